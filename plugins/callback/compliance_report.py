@@ -1,0 +1,330 @@
+# Copyright: vps-baseline contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Per-host, per-control compliance report (JSON + self-contained HTML)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: compliance_report
+type: aggregate
+short_description: Write a per-host, per-control compliance report (JSON and HTML)
+description:
+  - Aggregates every task whose name starts with a control ID (for example C(WG-01 | Team group exists)),
+    or, failing that, carries a control ID tag (for example C(wg-01)), into one status per host and control.
+  - Status precedence per host and control is C(failed) > C(drift) > C(remediated) > C(compliant);
+    a control whose tasks were all skipped is C(not_applicable). Tasks without a control ID are ignored.
+  - A changed task is C(drift) when it ran in check mode and C(remediated) otherwise. An unreachable host
+    or a failed task (also inside a C(rescue)d block) makes the control C(failed).
+  - At the end of the run it writes C(<UTC timestamp>-<playbook>-<audit|remediate>.json) and C(.html) plus
+    C(latest.json) and C(latest.html) copies into O(report_dir) and prints their paths.
+  - At the start of every play and at the end of the run it also writes the current state to
+    C(.in-progress.json) in O(report_dir) so that a final play can fail the run on drift
+    (see the P(compliance_state#lookup) lookup plugin and C(docs/report.md)).
+version_added: "1.0.0"
+author: vps-baseline contributors
+requirements:
+  - jinja2 (already required by ansible-core)
+options:
+  report_dir:
+    description:
+      - Directory where the reports are written; created when missing.
+      - Defaults to C(reports/) at the root of the vps-baseline project that contains this plugin.
+    type: path
+    env:
+      - name: VPS_BASELINE_REPORT_DIR
+    ini:
+      - section: compliance_report
+        key: report_dir
+notes:
+  - Enable it in C(ansible.cfg) with C(callbacks_enabled = compliance_report).
+  - Reports can contain host and task names; the HTML page escapes all of them.
+"""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ansible import context
+from ansible.plugins.callback import CallbackBase
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+SCHEMA = 1
+CATALOG = "docs/controls.md"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_REPORT_DIR = PROJECT_ROOT / "reports"
+IN_PROGRESS_NAME = ".in-progress.json"
+RUN_ID_ENV = "VPS_BASELINE_REPORT_RUN_ID"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "compliance_report.html.j2"
+
+NAME_ID_RE = re.compile(r"^\s*([A-Z]{2,4}-\d{2})\b")
+TAG_ID_RE = re.compile(r"^([A-Za-z]{2,4}-\d{2})$")
+
+STATUSES = ("failed", "drift", "remediated", "compliant", "not_applicable")
+# docroot_perms module return values surfaced per control
+DETAIL_COUNTERS = ("scanned", "mode_fixed", "group_fixed", "world_writable_removed")
+MAX_TASK_NAMES = 20
+MAX_MSG_CHARS = 300
+
+
+def control_id(name: str | None, tags: Any = None) -> str | None:
+    """Return the control ID at the start of a task name, else from an ID tag, else None."""
+    match = NAME_ID_RE.match(name or "")
+    if match:
+        return match.group(1)
+    if isinstance(tags, (list, tuple)):
+        for tag in tags:
+            tag_match = TAG_ID_RE.match(str(tag))
+            if tag_match:
+                return tag_match.group(1).upper()
+    return None
+
+
+def _counter(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (list, tuple, set)):
+        return len(value)
+    return None
+
+
+class ControlResult:
+    """Aggregated outcome of all tasks of one control on one host."""
+
+    def __init__(self) -> None:
+        self.tasks = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0}
+        self.drift = False
+        self.remediated = False
+        self.changed_tasks: list[str] = []
+        self.failed_tasks: list[dict[str, str]] = []
+        self.counters: dict[str, int] = {}
+        self.unreachable = False
+
+    @property
+    def status(self) -> str:
+        if self.tasks["failed"]:
+            return "failed"
+        if self.drift:
+            return "drift"
+        if self.remediated:
+            return "remediated"
+        if self.tasks["ok"]:
+            return "compliant"
+        return "not_applicable"
+
+    def add(self, outcome: str, task_name: str, check_mode: bool, result: dict[str, Any]) -> None:
+        """Record one task result; outcome is ok, changed, failed, skipped or unreachable."""
+        if outcome == "unreachable":
+            self.unreachable = True
+            outcome = "failed"
+        self.tasks[outcome] += 1
+        if outcome == "changed":
+            if check_mode:
+                self.drift = True
+            else:
+                self.remediated = True
+            if task_name not in self.changed_tasks and len(self.changed_tasks) < MAX_TASK_NAMES:
+                self.changed_tasks.append(task_name)
+        elif outcome == "failed" and len(self.failed_tasks) < MAX_TASK_NAMES:
+            msg = str(result.get("msg") or result.get("reason") or "")
+            self.failed_tasks.append({"task": task_name, "msg": msg[:MAX_MSG_CHARS]})
+        self._add_counters(result)
+
+    def _add_counters(self, result: dict[str, Any]) -> None:
+        items = result.get("results")
+        sources = [result] + ([r for r in items if isinstance(r, dict)] if isinstance(items, list) else [])
+        for source in sources:
+            for key in DETAIL_COUNTERS:
+                count = _counter(source.get(key))
+                if count is not None:
+                    self.counters[key] = self.counters.get(key, 0) + count
+
+    def as_dict(self) -> dict[str, Any]:
+        details: dict[str, Any] = dict(self.counters)
+        if self.failed_tasks:
+            details["failed_tasks"] = list(self.failed_tasks)
+        if self.unreachable:
+            details["unreachable"] = True
+        return {
+            "status": self.status,
+            "tasks": dict(self.tasks),
+            "changed_tasks": list(self.changed_tasks),
+            "details": details,
+        }
+
+
+class ComplianceState:
+    """Run-wide state: hosts x controls, independent of Ansible objects."""
+
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id = run_id or uuid.uuid4().hex
+        self.playbooks: list[str] = []
+        self.check_mode = False
+        self.hosts: dict[str, dict[str, ControlResult]] = {}
+        self.unreachable: set[str] = set()
+
+    @property
+    def mode(self) -> str:
+        return "audit" if self.check_mode else "remediate"
+
+    def record(self, host: str, cid: str | None, outcome: str, task_name: str,
+               check_mode: bool, result: dict[str, Any]) -> None:
+        """Record one task result; results of tasks without a control ID only mark unreachable hosts."""
+        if outcome == "unreachable":
+            self.unreachable.add(host)
+            self.hosts.setdefault(host, {})
+        if cid is None:
+            return
+        self.hosts.setdefault(host, {}).setdefault(cid, ControlResult()).add(outcome, task_name, check_mode, result)
+
+    def as_dict(self, final: bool, now: datetime.datetime | None = None) -> dict[str, Any]:
+        generated = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
+        hosts = {
+            host: {cid: controls[cid].as_dict() for cid in sorted(controls)}
+            for host, controls in sorted(self.hosts.items())
+        }
+        summary = {host: {status: 0 for status in STATUSES} for host in hosts}
+        for host, controls in hosts.items():
+            for entry in controls.values():
+                summary[host][entry["status"]] += 1
+        return {
+            "schema": SCHEMA,
+            "generated": generated,
+            "final": final,
+            "run_id": self.run_id,
+            "playbook": ",".join(self.playbooks),
+            "mode": self.mode,
+            "catalog": CATALOG,
+            "hosts": hosts,
+            "summary": summary,
+            "controls": sorted({cid for controls in self.hosts.values() for cid in controls}),
+            "unreachable": sorted(self.unreachable),
+        }
+
+
+def render_html(report: dict[str, Any], catalog_href: str) -> str:
+    """Render the report dict as a self-contained HTML page (autoescaped)."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    totals = {status: 0 for status in STATUSES}
+    for counts in report["summary"].values():
+        for status, count in counts.items():
+            totals[status] += count
+    return env.get_template(TEMPLATE_NAME).render(
+        report=report, catalog_href=catalog_href, statuses=STATUSES, totals=totals)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _safe_stem(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", text) or "playbook"
+
+
+def write_reports(state: ComplianceState, report_dir: Path,
+                  now: datetime.datetime | None = None) -> tuple[Path, Path]:
+    """Write the timestamped JSON/HTML reports and the latest.* copies; return (html, json) paths."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = state.as_dict(final=True, now=now)
+    stem = "+".join(Path(p).stem for p in state.playbooks) or "playbook"
+    base = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{_safe_stem(stem)}-{state.mode}"
+    name, n = base, 1
+    while (report_dir / f"{name}.json").exists() or (report_dir / f"{name}.html").exists():
+        n += 1
+        name = f"{base}-{n}"
+    json_path, html_path = report_dir / f"{name}.json", report_dir / f"{name}.html"
+    catalog_href = os.path.relpath(PROJECT_ROOT / CATALOG, report_dir.resolve())
+    html = render_html(report, catalog_href)
+    _write_atomic(json_path, json.dumps(report, indent=2) + "\n")
+    _write_atomic(html_path, html)
+    shutil.copyfile(json_path, report_dir / "latest.json")
+    shutil.copyfile(html_path, report_dir / "latest.html")
+    return html_path, json_path
+
+
+def write_in_progress(state: ComplianceState, report_dir: Path, final: bool) -> Path:
+    """Write the current state for the audit gate (see the compliance_state lookup)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / IN_PROGRESS_NAME
+    _write_atomic(path, json.dumps(state.as_dict(final=final), indent=2) + "\n")
+    return path
+
+
+class CallbackModule(CallbackBase):
+    """Aggregate control results per host and write the compliance report."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "compliance_report"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = ComplianceState()
+        os.environ[RUN_ID_ENV] = self.state.run_id
+
+    def _report_dir(self) -> Path:
+        configured = self.get_option("report_dir")
+        return Path(configured) if configured else DEFAULT_REPORT_DIR
+
+    def _record(self, result: Any, outcome: str) -> None:
+        fields = result.task_fields
+        name = str(fields.get("name") or result.task.name or "")
+        cid = control_id(name, fields.get("tags", result.task.tags))
+        check_mode = fields.get("check_mode", result.task.check_mode)
+        if not isinstance(check_mode, bool):
+            check_mode = self.state.check_mode
+        data = result.result
+        if outcome == "ok" and data.get("changed"):
+            outcome = "changed"
+        self.state.record(result.host.get_name(), cid, outcome, name, check_mode, data)
+
+    def v2_playbook_on_start(self, playbook: Any) -> None:
+        self.state.check_mode = bool(context.CLIARGS.get("check", False))
+        self.state.playbooks.append(os.path.basename(playbook._file_name))
+
+    def v2_playbook_on_play_start(self, play: Any) -> None:
+        write_in_progress(self.state, self._report_dir(), final=False)
+
+    def v2_runner_on_ok(self, result: Any) -> None:
+        self._record(result, "ok")
+
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        self._record(result, "failed")
+
+    def v2_runner_on_skipped(self, result: Any) -> None:
+        self._record(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result: Any) -> None:
+        self._record(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats: Any) -> None:
+        report_dir = self._report_dir()
+        write_in_progress(self.state, report_dir, final=True)
+        html_path, json_path = write_reports(self.state, report_dir)
+        self._display.display(f"Compliance report: {html_path} (json: {json_path})")
