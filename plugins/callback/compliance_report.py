@@ -52,7 +52,6 @@ from typing import Any
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
-
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 SCHEMA = 1
@@ -187,7 +186,7 @@ class ComplianceState:
         self.hosts.setdefault(host, {}).setdefault(cid, ControlResult()).add(outcome, task_name, check_mode, result)
 
     def as_dict(self, final: bool, now: datetime.datetime | None = None) -> dict[str, Any]:
-        generated = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
+        generated = (now or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
         hosts = {
             host: {cid: controls[cid].as_dict() for cid in sorted(controls)}
             for host, controls in sorted(self.hosts.items())
@@ -248,7 +247,7 @@ def _safe_stem(text: str) -> str:
 def write_reports(state: ComplianceState, report_dir: Path,
                   now: datetime.datetime | None = None) -> tuple[Path, Path]:
     """Write the timestamped JSON/HTML reports and the latest.* copies; return (html, json) paths."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     report_dir.mkdir(parents=True, exist_ok=True)
     report = state.as_dict(final=True, now=now)
     stem = "+".join(Path(p).stem for p in state.playbooks) or "playbook"

@@ -44,7 +44,9 @@ EXAMPLES = r"""
     - name: Fail hosts with drift or failed controls
       vars:
         __audit_states: "{{ lookup('compliance_state') }}"
-        __audit_bad: "{{ __audit_states | dict2items | selectattr('value', 'in', ['drift', 'failed']) | map(attribute='key') | list }}"
+        __audit_bad: >-
+          {{ __audit_states | dict2items | selectattr('value', 'in', ['drift', 'failed'])
+             | map(attribute='key') | list }}
       ansible.builtin.assert:
         that: __audit_bad | length == 0
         fail_msg: "Controls not compliant on {{ inventory_hostname }}: {{ __audit_bad | join(', ') }}"
