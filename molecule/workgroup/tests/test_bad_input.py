@@ -1,0 +1,51 @@
+"""Bad input is refused with a clear message before anything changes."""
+
+import pytest
+from testlib import ACCOUNT_FILES, checksums, output_text, run_role
+
+testinfra_hosts = ["ansible://baseline"]
+
+# Each case declares a valid newcomer first: a role that validated lazily would
+# create that account before tripping, and the checksums would show it.
+NEWCOMER = {"name": "newcomer", "uid": 640}
+
+CASES = {
+    "empty member list while exclusive": (
+        {"workgroup_members": [], "workgroup_exclusive": True},
+        "workgroup_members declares no present member while workgroup_exclusive is true",
+    ),
+    "gid held by another group": (
+        {"workgroup_name": "newteam", "workgroup_gid": 650, "workgroup_members": [NEWCOMER]},
+        "gid 650 is already held by group legacy",
+    ),
+    "shell metacharacter in a name": (
+        {"workgroup_members": [NEWCOMER, {"name": "bad;name"}]},
+        'invalid user name "bad;name"',
+    ),
+    "option-like name": (
+        {"workgroup_members": [NEWCOMER, {"name": "-rf"}]},
+        'invalid user name "-rf"',
+    ),
+    "name longer than 32 characters": (
+        {"workgroup_members": [NEWCOMER, {"name": "a" * 33}]},
+        f'invalid user name "{"a" * 33}"',
+    ),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def legacy_group(host):
+    """A group that already holds gid 650, as on a server with history."""
+    with host.sudo():
+        host.run_expect([0], "getent group legacy || groupadd -g 650 legacy")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refused_before_any_change(host, case):
+    extra_vars, message = CASES[case]
+    before = checksums(host, ACCOUNT_FILES)
+    result = run_role(host, "workgroup", extra_vars)
+    assert result.returncode != 0, result.stdout
+    assert message in output_text(result), result.stdout[-3000:]
+    assert checksums(host, ACCOUNT_FILES) == before
+    assert not host.user("newcomer").exists
