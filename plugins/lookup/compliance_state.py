@@ -37,21 +37,18 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Audit gate
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Fail hosts with drift or failed controls
-      vars:
-        __audit_states: "{{ lookup('compliance_state') }}"
-        __audit_bad: >-
-          {{ __audit_states | dict2items | selectattr('value', 'in', ['drift', 'failed'])
-             | map(attribute='key') | list }}
-      ansible.builtin.assert:
-        that: __audit_bad | length == 0
-        fail_msg: "Controls not compliant on {{ inventory_hostname }}: {{ __audit_bad | join(', ') }}"
-        success_msg: "{{ __audit_states | length }} controls checked, no drift"
-        quiet: true
+# The audit gate: the last task of playbooks/audit.yml, run on every host.
+- name: Fail hosts with drift or failed controls
+  vars:
+    __audit_states: "{{ lookup('compliance_state') }}"
+    __audit_bad: >-
+      {{ __audit_states | dict2items | selectattr('value', 'in', ['drift', 'failed'])
+         | map(attribute='key') | list }}
+  ansible.builtin.assert:
+    that: __audit_bad | length == 0
+    fail_msg: "Controls not compliant on {{ inventory_hostname }}: {{ __audit_bad | join(', ') }}"
+    success_msg: "{{ __audit_states | length }} controls checked, no drift"
+    quiet: true
 
 - name: Statuses of two named hosts
   ansible.builtin.debug:
