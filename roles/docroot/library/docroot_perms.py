@@ -411,7 +411,18 @@ class Remediator:
         self.error_count += 1
         self.errors.append({'path': display_path(path), 'error': msg})
 
+    def _special(self, path, kind, before, after):
+        self.special_bits_cleared += 1
+        self.special_paths.append({'path': display_path(path), 'type': kind,
+                                   'before': '%04o' % before, 'after': '%04o' % after})
+
+    def _sample(self, path, kind, before, after, uid0, gid0, uid1, gid1):
+        self.samples.append({'path': display_path(path), 'type': kind,
+                             'before': {'mode': '%04o' % before, 'uid': uid0, 'gid': gid0},
+                             'after': {'mode': '%04o' % after, 'uid': uid1, 'gid': gid1}})
+
     def _record(self, path, kind, before, after, uid0, gid0, uid1, gid1):
+        """Accounting for directories and symlinks (regular files are counted inline in _scan)."""
         if gid0 != gid1:
             self.group_fixed += 1
         if uid0 != uid1:
@@ -420,14 +431,10 @@ class Remediator:
             self.mode_fixed += 1
             if before & 0o002:
                 self.world_writable_removed += 1
-            if before & (DIR_SPECIAL_CLEARED if kind == 'directory' else FILE_SPECIAL) & ~after:
-                self.special_bits_cleared += 1
-                self.special_paths.append({'path': display_path(path), 'type': kind,
-                                           'before': '%04o' % before, 'after': '%04o' % after})
+            if before & DIR_SPECIAL_CLEARED & ~after:
+                self._special(path, kind, before, after)
         if len(self.samples) < self.sample_size:
-            self.samples.append({'path': display_path(path), 'type': kind,
-                                 'before': {'mode': '%04o' % before, 'uid': uid0, 'gid': gid0},
-                                 'after': {'mode': '%04o' % after, 'uid': uid1, 'gid': gid1}})
+            self._sample(path, kind, before, after, uid0, gid0, uid1, gid1)
 
     # -- fixes -------------------------------------------------------------------------------
     def _fix_dir(self, fd, st, path):
@@ -450,46 +457,49 @@ class Remediator:
         self._record(path, 'directory', perm, want, st.st_uid, st.st_gid, new_uid, self.gid)
 
     def _fix_file(self, dfd, name, st, dirpath):
+        """Fix one regular file through an O_NOFOLLOW descriptor verified against the lstat.
+
+        Returns (perm_before, perm_after, uid_before, gid_before) of what was (or, in check
+        mode, would be) changed, or None. The caller does the accounting (hot path).
+        """
         if st.st_nlink > 1:
             key = (st.st_dev, st.st_ino)
             if key in self.seen_links:
-                return
+                return None
             self.seen_links.add(key)
         uid = self.uid
         gid = self.gid
-        if not self.check_mode:
-            try:
-                fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    exc = OSError(errno.ELOOP, 'replaced by a symlink during the walk; not followed')
-                self._error(dirpath + '/' + name, exc)
-                return
-            try:
-                fst = os.fstat(fd)
-                if fst.st_ino != st.st_ino or fst.st_dev != st.st_dev:
-                    self._error(dirpath + '/' + name, 'replaced during the walk; skipped')
-                    return
-                st = fst
-                perm = st.st_mode & 0o7777
-                want = FILE_TARGET[perm]
-                new_uid = st.st_uid if uid == -1 else uid
-                if want == perm and st.st_gid == gid and new_uid == st.st_uid:
-                    return  # fixed meanwhile
-                if st.st_gid != gid or new_uid != st.st_uid:
-                    os.fchown(fd, uid, gid)  # before fchmod: chown may clear setuid/setgid
-                if want != perm:
-                    os.fchmod(fd, want)
-            except OSError as exc:
-                self._error(dirpath + '/' + name, exc)
-                return
-            finally:
-                os.close(fd)
-        else:
+        if self.check_mode:
             perm = st.st_mode & 0o7777
+            return perm, FILE_TARGET[perm], st.st_uid, st.st_gid
+        try:
+            fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                exc = OSError(errno.ELOOP, 'replaced by a symlink during the walk; not followed')
+            self._error(dirpath + '/' + name, exc)
+            return None
+        try:
+            fst = os.fstat(fd)
+            if fst.st_ino != st.st_ino or fst.st_dev != st.st_dev:
+                self._error(dirpath + '/' + name, 'replaced during the walk; skipped')
+                return None
+            perm = fst.st_mode & 0o7777
             want = FILE_TARGET[perm]
-            new_uid = st.st_uid if uid == -1 else uid
-        self._record(dirpath + '/' + name, 'file', perm, want, st.st_uid, st.st_gid, new_uid, gid)
+            uid0 = fst.st_uid
+            gid0 = fst.st_gid
+            if gid0 != gid or (uid != -1 and uid0 != uid):
+                os.fchown(fd, uid, gid)  # before fchmod: chown may clear setuid/setgid
+            elif want == perm:
+                return None  # fixed meanwhile
+            if want != perm:
+                os.fchmod(fd, want)
+        except OSError as exc:
+            self._error(dirpath + '/' + name, exc)
+            return None
+        finally:
+            os.close(fd)
+        return perm, want, uid0, gid0
 
     def _fix_link(self, dfd, name, st, dirpath):
         uid = self.uid
@@ -517,7 +527,8 @@ class Remediator:
         check_owner = uid != -1
         good = GOOD_FILE_MODES
         excl = self.exclude_re
-        n = 0
+        fix_file = self._fix_file
+        n = group_fixed = owner_fixed = mode_fixed = ww_removed = 0
         try:
             with it:
                 for entry in it:
@@ -533,25 +544,46 @@ class Remediator:
                     mode = st.st_mode
                     # Hot path first: a compliant regular file costs one set lookup and one compare.
                     if mode in good:
-                        if st.st_gid != gid or (check_owner and st.st_uid != uid):
-                            self._fix_file(fd, entry.name, st, path)
-                        continue
-                    kind = mode & _S_IFMT
-                    if kind == _S_IFREG:  # not in GOOD_FILE_MODES: the mode needs a fix
-                        self._fix_file(fd, entry.name, st, path)
-                    elif kind == _S_IFDIR:
-                        if st.st_dev != dev:
-                            self.skipped_mounts.append(display_path(path + '/' + entry.name))
+                        if st.st_gid == gid and (not check_owner or st.st_uid == uid):
+                            continue
+                    elif mode & _S_IFMT != _S_IFREG:
+                        kind = mode & _S_IFMT
+                        if kind == _S_IFDIR:
+                            if st.st_dev != dev:
+                                self.skipped_mounts.append(display_path(path + '/' + entry.name))
+                            else:
+                                subdirs.append((entry.name, st.st_ino))
+                        elif kind == _S_IFLNK:
+                            if st.st_gid != gid or (check_owner and st.st_uid != uid):
+                                self._fix_link(fd, entry.name, st, path)
                         else:
-                            subdirs.append((entry.name, st.st_ino))
-                    elif kind == _S_IFLNK:
-                        if st.st_gid != gid or (check_owner and st.st_uid != uid):
-                            self._fix_link(fd, entry.name, st, path)
-                    else:
-                        self.skipped_special.append({'path': display_path(path + '/' + entry.name),
-                                                     'type': _special_kind(mode)})
+                            self.skipped_special.append({'path': display_path(path + '/' + entry.name),
+                                                         'type': _special_kind(mode)})
+                        continue
+                    # A regular file needing a fix; accounting inline (the first run's hot path).
+                    done = fix_file(fd, entry.name, st, path)
+                    if done is None:
+                        continue
+                    perm, want, uid0, gid0 = done
+                    if gid0 != gid:
+                        group_fixed += 1
+                    if check_owner and uid0 != uid:
+                        owner_fixed += 1
+                    if perm != want:
+                        mode_fixed += 1
+                        if perm & 0o002:
+                            ww_removed += 1
+                        if perm & FILE_SPECIAL:
+                            self._special(path + '/' + entry.name, 'file', perm, want)
+                    if len(self.samples) < self.sample_size:
+                        self._sample(path + '/' + entry.name, 'file', perm, want, uid0, gid0,
+                                     uid if check_owner else uid0, gid)
         except OSError as exc:  # error while reading the directory itself
             self._error(path, exc)
+        self.group_fixed += group_fixed
+        self.owner_fixed += owner_fixed
+        self.mode_fixed += mode_fixed
+        self.world_writable_removed += ww_removed
         self.scanned += n
         return subdirs
 
