@@ -213,6 +213,28 @@ def test_entry_replaced_by_symlink_during_walk_not_followed(tmp_path, docroot, t
     assert 'symlink' in res['errors'][0]['error']
 
 
+def test_file_swapped_for_another_file_during_walk_is_skipped(tmp_path, docroot, team_group, monkeypatch):
+    """The fix goes through a descriptor whose inode is checked against the lstat."""
+    outside = make(tmp_path / 'private', 0o660)  # e.g. a colleague's file the racer can write
+    victim = make(docroot / 'victim', 0o755)
+    before = snapshot(outside)
+    real_open = os.open
+
+    def racing_open(path, flags, *args, **kw):
+        if path == 'victim' and kw.get('dir_fd') is not None:
+            os.unlink(victim)
+            os.link(outside, victim)  # same inode as the outside file now
+        return real_open(path, flags, *args, **kw)
+
+    monkeypatch.setattr(dp.os, 'open', racing_open)
+    res = run(docroot, team_group[0])
+    monkeypatch.undo()
+    after = snapshot(outside)
+    assert {k: v[:3] for k, v in after.items()} == {k: v[:3] for k, v in before.items()}
+    assert mode_of(outside) == 0o660  # the stale 0755 -> 0775 was not applied
+    assert res['errors'] == [{'path': victim, 'error': 'replaced during the walk; skipped'}]
+
+
 # --------------------------------------------------------------------------- file kinds
 
 def test_hardlinks_fixed_and_counted_once(docroot, team_group):
