@@ -203,6 +203,11 @@ roots:
   type: list
   elements: dict
   returned: always
+missing_roots:
+  description: Roots that do not exist yet and were skipped (check mode only; otherwise the module fails).
+  type: list
+  elements: str
+  returned: always
 gid:
   description: Numeric group applied (-1 in check mode when the group does not exist yet).
   type: int
