@@ -11,6 +11,7 @@ See README.md next to this file.
 
 import argparse
 import grp
+import importlib.util
 import json
 import os
 import shutil
@@ -22,8 +23,17 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(REPO, 'roles', 'docroot', 'library', 'docroot_perms.py')
-sys.path.insert(0, os.path.dirname(MODULE))
-import docroot_perms  # noqa: E402  (module file, imported for its pure core)
+
+
+def _load_module():
+    """The module file is not a package: load it by path for its pure core (remediate())."""
+    spec = importlib.util.spec_from_file_location('docroot_perms', MODULE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+docroot_perms = _load_module()
 
 TEAM = 'dpbench-team'
 OTHER = 'dpbench-other'
@@ -85,6 +95,12 @@ def reset_tree(dirs, files, other_gid):
         os.chmod(f, FILE_MODES[i % 4])
 
 
+def cpu_now():
+    """CPU seconds (user+sys) of this process and its waited-for children."""
+    own = os.times()
+    return own.user + own.system + own.children_user + own.children_system
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -139,19 +155,25 @@ def baseline_recheck(root):
 def ansible_file(root):
     ansible = os.path.join(os.path.dirname(sys.executable), 'ansible')
     env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False')
+    module_args = 'path=%s state=directory recurse=yes group=%s mode=g+rwX,o-w' % (root, TEAM)
     proc = sh([ansible, 'localhost', '-c', 'local', '-i', 'localhost,', '-e', PYTHON_VAR,
-               '-m', 'ansible.builtin.file', '-a', 'path=%s state=directory recurse=yes group=%s mode=g+rwX,o-w' % (root, TEAM)], env=env)
+               '-m', 'ansible.builtin.file', '-a', module_args], env=env)
     return b'"changed": true' in proc.stdout
 
 
-def median_runs(n, prepare, fn):
-    times, out = [], None
+def measure(rows, name, n, prepare, fn):
+    """Run fn n times (prepare() untimed before each); add a row (median wall, best wall, median CPU)."""
+    walls, cpus, out = [], [], None
     for _ in range(n):
         if prepare:
             prepare()
+        c0 = cpu_now()
         t, out = timed(fn)
-        times.append(t)
-    return statistics.median(times), min(times), out
+        cpus.append(cpu_now() - c0)
+        walls.append(t)
+    stats = (statistics.median(walls), min(walls), statistics.median(cpus))
+    rows.append((name,) + stats)
+    return stats, out
 
 
 def role_mode(args, workdir, other_gid):
@@ -187,69 +209,65 @@ def main():
     if os.geteuid() != 0:
         sys.exit('run as root: the benchmark creates groups and changes ownership')
 
-    team_gid, made_team = ensure_group(TEAM)
+    _, made_team = ensure_group(TEAM)
     other_gid, made_other = ensure_group(OTHER)
     workdir = tempfile.mkdtemp(prefix='docroot-bench-', dir=args.workdir)
     try:
         root = os.path.join(workdir, 'www')
-        t_build, ndirs = timed(lambda: build_tree(root, args.files))
+        t_build, _ = timed(lambda: build_tree(root, args.files))
         dirs, files = list_tree(root)
-        reset = lambda: reset_tree(dirs, files, other_gid)  # noqa: E731
+
+        def reset():
+            reset_tree(dirs, files, other_gid)
+
         entries = len(dirs) + len(files)
-        print('tree: %d files, %d directories under %s (built in %.1f s)' % (len(files), len(dirs), root, t_build))
+        print('tree: %d files, %d directories under %s (built in %.1f s)'
+              % (len(files), len(dirs), root, t_build))
         print('warm-up: one untimed find pass (page cache cannot be dropped here; all numbers are warm cache)')
+        print('load average before: %.2f %.2f %.2f' % os.getloadavg())
         sh(['find', root, '-xdev', '-printf', ''])
         rows = []
 
-        t, best, res = median_runs(args.repeat, reset, lambda: ours_inproc(root))
+        r = args.repeat
+        ours_first, res = measure(rows, 'ours in-process, first run', r, reset, lambda: ours_inproc(root))
         assert res['changed'] and res['scanned'] == entries, res['scanned']
-        rows.append(('ours in-process, first run', t, best))
-        ours_first = (t, best)
-        t, best, res = median_runs(args.repeat, None, lambda: ours_inproc(root))
+        ours_rerun, res = measure(rows, 'ours in-process, re-run', r, None, lambda: ours_inproc(root))
         assert not res['changed'] and res['scanned'] == entries
-        rows.append(('ours in-process, re-run', t, best))
-        ours_rerun = (t, best)
-        t, best, res = median_runs(args.repeat, None, lambda: ours_inproc(root, check=True))
-        rows.append(('ours in-process, re-run --check', t, best))
-        t, best, res = median_runs(args.repeat, None, lambda: python_floor(root))
-        rows.append(('floor: bare Python scandir+lstat loop', t, best))
+        measure(rows, 'ours in-process, re-run --check', r, None, lambda: ours_inproc(root, check=True))
+        _, n = measure(rows, 'floor: bare Python scandir+lstat loop', r, None, lambda: python_floor(root))
+        assert n == entries - 1
 
         argsfile = os.path.join(workdir, 'args.json')
-        t, best, res = median_runs(args.repeat, reset, lambda: ours_subprocess(root, argsfile))
+        _, res = measure(rows, 'ours module subprocess, first run', r, reset,
+                         lambda: ours_subprocess(root, argsfile))
         assert res['changed'] and res['scanned'] == entries
-        rows.append(('ours module subprocess, first run', t, best))
-        t, best, res = median_runs(args.repeat, None, lambda: ours_subprocess(root, argsfile))
+        _, res = measure(rows, 'ours module subprocess, re-run', r, None, lambda: ours_subprocess(root, argsfile))
         assert not res['changed']
-        rows.append(('ours module subprocess, re-run', t, best))
 
-        t, best, res = median_runs(args.repeat, reset, lambda: baseline_fix(root))
-        rows.append(('baseline2 find -exec chmod x2 + chgrp -R', t, best))
-        base_fix = (t, best)
-
+        base_fix, _ = measure(rows, 'baseline2 find -exec chmod x2 + chgrp -R', r, reset,
+                              lambda: baseline_fix(root))
         reset()
         ours_inproc(root)
-        t, best, nbad = median_runs(args.repeat, None, lambda: baseline_recheck(root))
+        base_check, nbad = measure(rows, 'baseline3 filtered find re-check', r, None,
+                                   lambda: baseline_recheck(root))
         assert nbad == 0, 'find re-check found %d entries our module left unfixed' % nbad
-        rows.append(('baseline3 filtered find re-check', t, best))
-        base_check = (t, best)
 
-        if not args.skip_ansible_file:
-            t, best, changed = median_runs(1, reset, lambda: ansible_file(root))  # slow: one run each
+        if not args.skip_ansible_file:  # slow: one run each
+            _, changed = measure(rows, 'ansible.builtin.file recurse, first run', 1, reset,
+                                 lambda: ansible_file(root))
             assert changed
-            rows.append(('ansible.builtin.file recurse, first run', t, best))
-            t, best, changed = median_runs(1, None, lambda: ansible_file(root))
-            rows.append(('ansible.builtin.file recurse, re-run', t, best))
+            measure(rows, 'ansible.builtin.file recurse, re-run', 1, None, lambda: ansible_file(root))
 
         print()
-        print('%-44s %10s %10s' % ('variant (%d entries)' % entries, 'median s', 'best s'))
-        print('-' * 66)
-        for name, t, best in rows:
-            print('%-44s %10.3f %10.3f' % (name, t, best))
+        print('%-42s %9s %9s %9s' % ('variant (%d entries)' % entries, 'median s', 'best s', 'CPU s'))
+        print('-' * 72)
+        for name, med, best, cpu in rows:
+            print('%-42s %9.3f %9.3f %9.3f' % (name, med, best, cpu))
         print()
-        print('ratio ours_first / baseline2 = %.2f median, %.2f best (target <= 1.3)'
-              % (ours_first[0] / base_fix[0], ours_first[1] / base_fix[1]))
-        print('ratio ours_rerun / baseline3 = %.2f median, %.2f best (target <= 1.5)'
-              % (ours_rerun[0] / base_check[0], ours_rerun[1] / base_check[1]))
+        for label, ours, base, target in (('ours_first / baseline2', ours_first, base_fix, 1.3),
+                                          ('ours_rerun / baseline3', ours_rerun, base_check, 1.5)):
+            print('ratio %s = %.2f median, %.2f best, %.2f CPU (target <= %.1f)'
+                  % (label, ours[0] / base[0], ours[1] / base[1], ours[2] / base[2], target))
         if args.role:
             role_mode(args, workdir, other_gid)
         else:
