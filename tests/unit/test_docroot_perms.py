@@ -511,6 +511,14 @@ def test_unknown_group(docroot, team_group):
     res = run(docroot, 'no-such-group-dpt', check_mode=True)
     assert res['gid'] == -1 and res['group_fixed'] == 2
     assert snapshot(docroot) == before
+    for bad in (-1, True):
+        with pytest.raises(ValueError):
+            run(docroot, bad)
+        with pytest.raises(ValueError):
+            run(docroot, team_group[0], owner=bad)
+    with pytest.raises(ValueError, match='owner .* does not exist'):
+        run(docroot, team_group[0], owner='no-such-user-dpt')
+    assert snapshot(docroot) == before
 
 
 # --------------------------------------------------------------------------- module entry point

@@ -63,6 +63,7 @@ options:
   owner:
     description:
       - Owner (name or numeric uid) to set as well. By default the owner is left alone.
+      - In check mode an unknown owner name is accepted and reported as uid C(-2).
     type: raw
   exclude:
     description:
@@ -356,6 +357,8 @@ def resolve_group(group, check_mode=False):
     if isinstance(group, bool):
         raise ValueError('group must be a name or a gid, not a boolean')
     if isinstance(group, int) or (isinstance(group, str) and group.isdigit()):
+        if int(group) < 0:
+            raise ValueError('group must be a name or a gid >= 0, not %s' % group)
         return int(group)
     try:
         return grp.getgrnam(str(group)).gr_gid
@@ -372,6 +375,8 @@ def resolve_owner(owner, check_mode=False):
     if isinstance(owner, bool):
         raise ValueError('owner must be a name or a uid, not a boolean')
     if isinstance(owner, int) or (isinstance(owner, str) and owner.isdigit()):
+        if int(owner) < 0:
+            raise ValueError('owner must be a name or a uid >= 0, not %s' % owner)
         return int(owner)
     try:
         return pwd.getpwnam(str(owner)).pw_uid
