@@ -277,6 +277,16 @@ def test_fifo_and_socket_untouched_but_reported(docroot, team_group):
     assert run(docroot, team_group[0])['changed'] is False
 
 
+def test_device_node_untouched_but_reported(docroot, team_group):
+    dev = str(docroot / 'null')
+    os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.chmod(dev, 0o666)
+    before = snapshot(dev)
+    res = run(docroot, team_group[0])
+    assert snapshot(dev) == before
+    assert res['skipped_special_files'] == [{'path': dev, 'type': 'char device'}]
+
+
 def test_non_utf8_and_newline_names(docroot, team_group):
     root_b = os.fsencode(str(docroot))
     bad = os.path.join(root_b, b'bad\xff\xfename')
