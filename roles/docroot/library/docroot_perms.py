@@ -52,7 +52,7 @@ options:
     type: list
     elements: str
     required: true
-    aliases: [paths, root]
+    aliases: [paths]
   group:
     description:
       - Team group (name or numeric gid) given to every directory, regular file and symlink.
@@ -720,7 +720,7 @@ def main():
 
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type='list', elements='str', required=True, aliases=['paths', 'root']),
+            path=dict(type='list', elements='str', required=True, aliases=['paths']),
             group=dict(type='raw', required=True),
             owner=dict(type='raw'),
             exclude=dict(type='list', elements='str', default=[]),
