@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,9 +16,12 @@ APPLY_ROLE = Path(__file__).with_name("apply_role.yml")
 ACCOUNT_FILES = ("/etc/group", "/etc/passwd", "/etc/shadow", "/etc/gshadow")
 
 
-def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900):
-    """Run ansible-playbook against one Molecule instance; return the CompletedProcess."""
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900, inventory=None):
+    """Run ansible-playbook against one Molecule instance; return the CompletedProcess.
+
+    ``inventory`` defaults to Molecule's (docker connection); the SSH tests pass their own.
+    """
+    inventory = str(inventory or os.environ["MOLECULE_INVENTORY_FILE"])
     cmd = [str(PROJECT / ".venv/bin/ansible-playbook"), "-i", inventory, "--limit", target, str(playbook)]
     if check:
         cmd += ["--check", "--diff"]
@@ -33,10 +37,24 @@ def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900
         os.unlink(varfile.name)
 
 
-def run_role(host, role, extra_vars=None, check=False):
+def run_role(host, role, extra_vars=None, check=False, inventory=None):
     """Apply one role to the testinfra host with extra vars (which beat the inventory)."""
     name = host.backend.get_hostname()
-    return ansible_playbook(APPLY_ROLE, name, {"role_under_test": role, **(extra_vars or {})}, check)
+    return ansible_playbook(
+        APPLY_ROLE, name, {"role_under_test": role, **(extra_vars or {})}, check, inventory=inventory
+    )
+
+
+def can_connect(host, address, port, timeout=3):
+    """True when ``host`` (a testinfra host) completes a TCP handshake with address:port."""
+    probe = (
+        "import socket,sys\n"
+        "try:\n"
+        f"    socket.create_connection(({address!r}, {int(port)}), timeout={timeout}).close()\n"
+        "except OSError:\n"
+        "    sys.exit(1)\n"
+    )
+    return host.run(f"python3 -c {shlex.quote(probe)}").rc == 0
 
 
 def checksums(host, paths):

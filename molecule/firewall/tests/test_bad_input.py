@@ -1,0 +1,62 @@
+"""Bad input is refused with a clear message before the ruleset changes; check mode shows a diff."""
+
+import pytest
+from testlib import checksums, output_text, run_role
+
+testinfra_hosts = ["ansible://baseline"]
+
+RULES = "/etc/nftables.d/vps_baseline.nft"
+
+CASES = {
+    "CIDR with host bits": (
+        {"firewall_admin_sources": ["10.47.113.40", "10.0.0.5/24"]},
+        'firewall_admin_sources holds malformed addresses/CIDRs ["10.0.0.5/24"]',
+    ),
+    "ANY as an FTP source": (
+        {"firewall_ftp_sources": ["any"]},
+        'firewall_ftp_sources holds malformed addresses/CIDRs ["any"]',
+    ),
+    "port out of range": (
+        {"firewall_web_ports": [80, 70000]},
+        "firewall_web_ports holds malformed ports [70000]",
+    ),
+    "reversed port range": (
+        {"firewall_ingress_rules": [{"name": "mon", "proto": "tcp", "ports": ["9200-9100"], "sources": ["10.47.113.40"]}]},
+        'firewall_ingress_rules entry "mon"',
+    ),
+    "malformed egress destination": (
+        {"firewall_egress_extra": [{"name": "backup", "addresses": ["10.47.113.300"], "ports": [8873]}]},
+        'malformed: ["10.47.113.300"]',
+    ),
+    "log prefix with a quote": (
+        {"firewall_log_prefix": 'DROP" accept'},
+        "firewall_log_prefix must be 1-64 letters",
+    ),
+    "unresolvable package mirror": (
+        {"firewall_egress_package_mirrors": ["mirror.nonexistent.invalid"]},
+        'firewall_egress_package_mirrors: ["mirror.nonexistent.invalid"] did not resolve on the host',
+    ),
+}
+
+
+def live(host):
+    with host.sudo():
+        return host.check_output("nft -s list table inet vps_baseline")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refused_before_any_change(host, case):
+    extra_vars, message = CASES[case]
+    before = (checksums(host, [RULES]), live(host))
+    result = run_role(host, "firewall", extra_vars)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert message in output_text(result), result.stdout[-3000:]
+    assert (checksums(host, [RULES]), live(host)) == before
+
+
+def test_check_mode_shows_the_ruleset_diff(host):
+    before = (checksums(host, [RULES]), live(host))
+    result = run_role(host, "firewall", {"firewall_admin_sources": ["10.47.113.40", "10.47.113.1", "192.0.2.0/24"]}, check=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "+\t\telements = { 10.47.113.40, 10.47.113.1, 192.0.2.0/24 }" in result.stdout
+    assert (checksums(host, [RULES]), live(host)) == before
