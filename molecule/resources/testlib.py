@@ -48,3 +48,32 @@ def checksums(host, paths):
 def output_text(result):
     """ansible-playbook output with whitespace folded and quotes unescaped, for message checks."""
     return " ".join((result.stdout + result.stderr).replace('\\"', '"').split())
+
+
+def peer(name):
+    """A testinfra host for another instance of the scenario (client, attacker)."""
+    import testinfra  # noqa: PLC0415 - only the verifier has it
+
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
+SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5"
+
+
+def sftp(client, user, server, key, batch):
+    """Run an sftp batch (commands separated by newlines) as user@server with a key."""
+    return client.run(
+        f"printf '%s\\n' {' '.join(repr(c) for c in batch.splitlines())} | "
+        f"sftp {SSH_OPTS} -o BatchMode=yes -i {key} -b - {user}@{server}"
+    )
+
+
+def ssh_password(client, user, server, password, command="true"):
+    """One password login attempt with ssh (SSH_ASKPASS, no sshpass needed); returns the result."""
+    script = f"/tmp/askpass-{os.getpid()}"
+    client.run(f"printf '#!/bin/sh\\necho %s\\n' {password!r} > {script} && chmod 700 {script}")
+    return client.run(
+        f"SSH_ASKPASS={script} SSH_ASKPASS_REQUIRE=force DISPLAY=none setsid -w ssh {SSH_OPTS} "
+        f"-o PreferredAuthentications=password,keyboard-interactive -o PubkeyAuthentication=no "
+        f"-o NumberOfPasswordPrompts=1 {user}@{server} {command} </dev/null"
+    )
