@@ -196,16 +196,35 @@ def test_callback_check_mode_detection_and_loop_result(callback, tmp_path):
     assert report["hosts"]["u"]["AA-02"]["status"] == "failed"
 
 
+class FakePlay:
+    def __init__(self, play_vars: dict[str, Any]) -> None:
+        self._vars = play_vars
+
+    def get_vars(self) -> dict[str, Any]:
+        return self._vars
+
+
+def test_audit_playbook_without_cli_check_is_an_audit(callback, tmp_path):
+    """audit.yml sets baseline_audit on the imported plays instead of relying on --check."""
+    plugin = callback(check=False)
+    plugin.v2_playbook_on_play_start(FakePlay({"baseline_audit": True}))
+    assert plugin.state.mode == "audit"
+    plain = callback(check=False)
+    plain.v2_playbook_on_play_start(FakePlay({"baseline_audit": "yes, but not a bool"}))
+    plain.v2_playbook_on_play_start(FakePlay({}))
+    assert plain.state.mode == "remediate"
+
+
 def test_callback_writes_in_progress_and_reports(callback, tmp_path):
     plugin = callback(check=True)
     report_dir = tmp_path / "reports"
-    plugin.v2_playbook_on_play_start(SimpleNamespace())
+    plugin.v2_playbook_on_play_start(FakePlay({}))
     in_progress = json.loads((report_dir / ".in-progress.json").read_text())
     assert in_progress["final"] is False and in_progress["hosts"] == {}
     assert in_progress["run_id"] == os.environ[cr.RUN_ID_ENV] == plugin.state.run_id
 
     plugin.v2_runner_on_ok(fake_result("web1", "WG-01 | Team group exists", {"changed": True}))
-    plugin.v2_playbook_on_play_start(SimpleNamespace())
+    plugin.v2_playbook_on_play_start(FakePlay({}))
     in_progress = json.loads((report_dir / ".in-progress.json").read_text())
     assert in_progress["hosts"]["web1"]["WG-01"]["status"] == "drift"
 
