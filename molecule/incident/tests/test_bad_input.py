@@ -1,7 +1,7 @@
 """bruteforce, logging and updates refuse bad input with a clear message before any change."""
 
 import pytest
-from testlib import checksums, output_text, run_role
+from testlib import assert_refused
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -36,8 +36,4 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_refused_before_any_change(host, case):
     role, extra_vars, message = CASES[case]
-    before = checksums(host, WATCHED)
-    result = run_role(host, role, extra_vars)
-    assert result.returncode != 0, result.stdout
-    assert message in output_text(result), result.stdout[-3000:]
-    assert checksums(host, WATCHED) == before
+    assert_refused(host, role, extra_vars, message, WATCHED)

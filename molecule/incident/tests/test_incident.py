@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testlib import PROJECT, output_text, peer, run_role, sftp, ssh_password
+from testlib import PROJECT, assert_jailed, assert_sftp_upload_664, output_text, peer, run_role, ssh_password
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -84,20 +84,11 @@ def test_bf01_correct_login_from_the_client_still_works(client):
 
 
 def test_ssh02_key_sftp_upload_is_664_team_group(host, client):
-    client.run_expect([0], "echo booking > /tmp/b.txt && chmod 666 /tmp/b.txt")
-    result = sftp(client, "wkey", SERVER, "/root/id_wkey", "put /tmp/b.txt /var/www/html/booking/b.txt")
-    assert result.rc == 0, result.stderr
-    uploaded = host.file("/var/www/html/booking/b.txt")
-    assert uploaded.mode == 0o664
-    assert uploaded.group == "workgroup"
+    assert_sftp_upload_664(host, client, "wkey", SERVER, "/root/id_wkey", "/var/www/html/booking/b.txt")
 
 
 def test_ssh02_jailed_member_cannot_leave_the_jail(client):
-    listing = sftp(client, "wjail", SERVER, "/root/id_wjail", "cd ../..\npwd\nls -1 /")
-    assert listing.rc == 0, listing.stderr
-    assert "Remote working directory: /\n" in listing.stdout
-    assert "/etc" not in listing.stdout
-    assert sftp(client, "wjail", SERVER, "/root/id_wjail", "get /etc/shadow /tmp/s").rc != 0
+    assert_jailed(client, "wjail", SERVER, "/root/id_wjail")
 
 
 def test_log01_logs_show_the_failed_attempts(host):

@@ -1,7 +1,7 @@
 """ssh and accounts refuse bad input with a clear message before anything changes."""
 
 import pytest
-from testlib import ACCOUNT_FILES, checksums, output_text, run_role
+from testlib import ACCOUNT_FILES, assert_refused
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -35,11 +35,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_refused_before_any_change(host, case):
     role, extra_vars, message = CASES[case]
-    before = checksums(host, WATCHED)
-    result = run_role(host, role, extra_vars)
-    assert result.returncode != 0, result.stdout
-    assert message in output_text(result), result.stdout[-3000:]
-    assert checksums(host, WATCHED) == before
+    assert_refused(host, role, extra_vars, message, WATCHED)
     assert not host.user("newcomer").exists
     with host.sudo():
         assert host.check_output("passwd -S opsadmin").split()[1] == "P"

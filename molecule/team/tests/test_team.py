@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testlib import ansible_playbook, peer, sftp, ssh_password
+from testlib import ansible_playbook, assert_jailed, assert_sftp_upload_664, peer, sftp, ssh_password
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -46,32 +46,15 @@ def test_ssh01_root_cannot_log_in_with_a_password(client):
 
 
 def test_ssh02_member_sftp_upload_is_664_team_group(host, client):
-    client.run_expect([0], "rm -f /tmp/w1.txt && echo hello > /tmp/w1.txt && chmod 666 /tmp/w1.txt")
-    result = sftp(client, "wuser1", SERVER, "/root/id_wuser1", "put /tmp/w1.txt /var/www/html/team/w1.txt")
-    assert result.rc == 0, result.stderr
-    uploaded = host.file("/var/www/html/team/w1.txt")
-    assert uploaded.mode == 0o664
-    assert uploaded.group == "workgroup"
-    assert uploaded.user == "wuser1"
+    assert_sftp_upload_664(host, client, "wuser1", SERVER, "/root/id_wuser1", "/var/www/html/team/w1.txt")
 
 
 def test_ssh02_jailed_member_uploads_into_the_team_directory(host, client):
-    client.run_expect([0], "echo jailed > /tmp/j.txt && chmod 666 /tmp/j.txt")
-    result = sftp(client, "wjail", SERVER, "/root/id_wjail", "put /tmp/j.txt j.txt")
-    assert result.rc == 0, result.stderr
-    uploaded = host.file("/var/www/html/team/j.txt")
-    assert uploaded.mode == 0o664
-    assert uploaded.group == "workgroup"
+    assert_sftp_upload_664(host, client, "wjail", SERVER, "/root/id_wjail", "j.txt", "/var/www/html/team/j.txt")
 
 
 def test_ssh02_jailed_member_cannot_leave_the_jail(client):
-    listing = sftp(client, "wjail", SERVER, "/root/id_wjail", "cd ../..\npwd\nls -1 /")
-    assert listing.rc == 0, listing.stderr
-    assert "Remote working directory: /\n" in listing.stdout
-    assert "/site" in listing.stdout
-    assert "/etc" not in listing.stdout and "/home" not in listing.stdout
-    escape = sftp(client, "wjail", SERVER, "/root/id_wjail", "get /etc/passwd /tmp/stolen")
-    assert escape.rc != 0
+    assert_jailed(client, "wjail", SERVER, "/root/id_wjail")
     shell = client.run(f"ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes "
                        f"-i /root/id_wjail wjail@{SERVER} cat /etc/passwd")
     assert "root:x:0:0" not in shell.stdout
