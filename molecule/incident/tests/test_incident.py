@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testlib import PROJECT, assert_jailed, assert_sftp_upload_664, output_text, peer, run_role, ssh_password
+from testlib import PROJECT, ansible_playbook, assert_jailed, assert_sftp_upload_664, output_text, peer, run_role, ssh_password
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -153,3 +153,9 @@ def test_upd01_security_origins_and_reboot_policy(host):
     assert "label=Debian-Security" in text.split("Allowed origins are:")[1].splitlines()[0]
     with host.sudo():
         assert 'Unattended-Upgrade::Automatic-Reboot "false";' in host.check_output("apt-config dump")
+
+
+def test_log01_remote_syslog_egress_rule_for_the_firewall(host):
+    result = ansible_playbook(Path(__file__).resolve().parents[1] / "egress.yml", host.backend.get_hostname())
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed=0" in result.stdout
