@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
-from testlib import ansible_playbook, assert_jailed, assert_sftp_upload_664, peer, sftp, ssh_password
+from testlib import ansible_playbook, assert_jailed, assert_sftp_upload_664, peer, run_role, sftp, ssh_password
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -90,3 +90,12 @@ def test_onboard_then_offboard(host, client):
         assert kept.exists and kept.group == "workgroup" and kept.mode == 0o664
         host.run_expect([0], "su - wuser1 -c 'echo edited >> /var/www/html/team/newbie.txt'")
     assert "edited" in host.file("/var/www/html/team/newbie.txt").content_string
+
+
+def test_acc03_opt_in_locks_undeclared_login_accounts_only(host):
+    result = run_role(host, "accounts", {"accounts_lock_undeclared": True, "accounts_allowlist": ["opsadmin"]})
+    assert result.returncode == 0, result.stdout[-3000:]
+    with host.sudo():
+        assert host.check_output("passwd -S legacy").split()[1] == "L"
+        assert host.check_output("passwd -S opsadmin").split()[1] == "P"
+        assert host.check_output("passwd -S root").split()[1] != "L"
