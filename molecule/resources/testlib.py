@@ -66,3 +66,64 @@ def checksums(host, paths):
 def output_text(result):
     """ansible-playbook output with whitespace folded and quotes unescaped, for message checks."""
     return " ".join((result.stdout + result.stderr).replace('\\"', '"').split())
+
+
+def peer(name):
+    """A testinfra host for another instance of the scenario (client, attacker)."""
+    import testinfra  # noqa: PLC0415 - only the verifier has it
+
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
+SSH_OPTS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5"
+
+
+def sftp(client, user, server, key, batch):
+    """Run an sftp batch (commands separated by newlines) as user@server with a key."""
+    return client.run(
+        f"printf '%s\\n' {' '.join(repr(c) for c in batch.splitlines())} | "
+        f"sftp {SSH_OPTS} -o BatchMode=yes -i {key} -b - {user}@{server}"
+    )
+
+
+def ssh_password(client, user, server, password, command="true"):
+    """One password login attempt with ssh (SSH_ASKPASS, no sshpass needed); returns the result."""
+    script = f"/tmp/askpass-{os.getpid()}"
+    client.run(f"printf '#!/bin/sh\\necho %s\\n' {password!r} > {script} && chmod 700 {script}")
+    return client.run(
+        f"SSH_ASKPASS={script} SSH_ASKPASS_REQUIRE=force DISPLAY=none setsid -w ssh {SSH_OPTS} "
+        f"-o PreferredAuthentications=password,keyboard-interactive -o PubkeyAuthentication=no "
+        f"-o NumberOfPasswordPrompts=1 {user}@{server} {command} </dev/null"
+    )
+
+
+def assert_refused(host, role, extra_vars, message, watched):
+    """The role refuses extra_vars with message, and the watched files stay byte-identical."""
+    before = checksums(host, watched)
+    result = run_role(host, role, extra_vars)
+    assert result.returncode != 0, result.stdout
+    assert message in output_text(result), result.stdout[-3000:]
+    assert checksums(host, watched) == before
+
+
+def assert_sftp_upload_664(host, client, user, server, key, remote, on_server=None, group="workgroup"):
+    """A 0666 local file uploaded over SFTP arrives 664 in the team group (internal-sftp -u 0002).
+
+    remote is the path the member uploads to; on_server the resulting path (default: remote).
+    """
+    local = f"/tmp/upload-{user}.txt"
+    client.run_expect([0], f"echo {user} > {local} && chmod 666 {local}")
+    result = sftp(client, user, server, key, f"put {local} {remote}")
+    assert result.rc == 0, result.stderr
+    uploaded = host.file(on_server or remote)
+    assert (uploaded.mode, uploaded.group, uploaded.user) == (0o664, group, user)
+
+
+def assert_jailed(client, user, server, key):
+    """The member's SFTP session sees only the jail: / holds /site, nothing of the real root."""
+    listing = sftp(client, user, server, key, "cd ../..\npwd\nls -1 /")
+    assert listing.rc == 0, listing.stderr
+    assert "Remote working directory: /\n" in listing.stdout
+    assert "/site" in listing.stdout
+    assert "/etc" not in listing.stdout and "/home" not in listing.stdout
+    assert sftp(client, user, server, key, "get /etc/shadow /tmp/stolen").rc != 0

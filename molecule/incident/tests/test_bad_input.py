@@ -1,0 +1,39 @@
+"""bruteforce, logging and updates refuse bad input with a clear message before any change."""
+
+import pytest
+from testlib import assert_refused
+
+testinfra_hosts = ["ansible://baseline"]
+
+WATCHED = (
+    "/etc/fail2ban/jail.d/vps-baseline.local",
+    "/etc/systemd/journald.conf.d/00-vps-baseline.conf",
+    "/etc/audit/rules.d/50-vps-baseline.rules",
+    "/etc/logrotate.d/rsyslog",
+    "/etc/apt/apt.conf.d/52vps-baseline-unattended-upgrades",
+)
+
+CASES = {
+    "iptables ban action": (
+        "bruteforce", {"bruteforce_banaction": "iptables-multiport"},
+        "the ban actions nftables ones",
+    ),
+    "retention shorter than 180 days": (
+        "logging", {"logging_retention_days": 30},
+        "logging_retention_days must be at least 180",
+    ),
+    "remote syslog host by name": (
+        "logging", {"logging_remote_host": "syslog.example.com"},
+        "logging_remote_host empty or an IP address",
+    ),
+    "reboot time not HH:MM": (
+        "updates", {"updates_reboot_time": "3am"},
+        "updates_reboot_time HH:MM or now",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refused_before_any_change(host, case):
+    role, extra_vars, message = CASES[case]
+    assert_refused(host, role, extra_vars, message, WATCHED)

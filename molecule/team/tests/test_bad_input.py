@@ -1,0 +1,41 @@
+"""ssh and accounts refuse bad input with a clear message before anything changes."""
+
+import pytest
+from testlib import ACCOUNT_FILES, assert_refused
+
+testinfra_hosts = ["ansible://baseline"]
+
+WATCHED = (*ACCOUNT_FILES, "/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/00-vps-baseline.conf")
+NEWCOMER = {"name": "newcomer", "uid": 640, "password_hash": "$y$j9T$abcdefgh$ABCDEFGHIJKLMNOPQRSTUVWXYZ012345678"}
+
+CASES = {
+    "ssh port out of range": (
+        "ssh", {"ssh_port": 70000},
+        "ssh_port must be 1-65535",
+    ),
+    "private key given as a member key": (
+        "ssh", {"workgroup_members": [{"name": "wuser1", "ssh_keys": ["-----BEGIN OPENSSH PRIVATE KEY-----"]}]},
+        "workgroup_members entry wuser1: every ssh_keys item must be one public key line",
+    ),
+    "root login by password": (
+        "ssh", {"ssh_permit_root_login": "yes"},
+        "value of ssh_permit_root_login must be one of: prohibit-password, no",
+    ),
+    "plaintext initial password": (
+        "accounts", {"workgroup_members": [NEWCOMER, {"name": "temp", "password_hash": "Summer2024!"}]},
+        "workgroup_members entry temp: password_hash must be a crypt(3) hash",
+    ),
+    "locking the connecting account": (
+        "accounts", {"accounts_lock_undeclared": True, "ansible_user": "opsadmin", "ansible_become": True},
+        "accounts_lock_undeclared would lock opsadmin, the account Ansible is connected as: refusing",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_refused_before_any_change(host, case):
+    role, extra_vars, message = CASES[case]
+    assert_refused(host, role, extra_vars, message, WATCHED)
+    assert not host.user("newcomer").exists
+    with host.sudo():
+        assert host.check_output("passwd -S opsadmin").split()[1] == "P"
