@@ -80,3 +80,15 @@ def lftp(host, user, password, commands, timeout=60):
         "timeout %s lftp -u %s,%s -e %s 127.0.0.1",
         str(timeout), user, password, script,
     )
+
+
+def assert_refused(host, role, extra_vars, message, snapshot):
+    """Apply `role` with bad input: the run must fail, print `message`, and leave `snapshot()`
+    (a callable returning what must not change, e.g. checksums or stats) identical."""
+    before = snapshot()
+    result = run_role(host, role, extra_vars)
+    assert result.returncode != 0, result.stdout[-3000:]
+    text = output_text(result)
+    assert message in text, text[-3000:]
+    assert snapshot() == before
+    return result
