@@ -28,6 +28,11 @@ def test_dr01_dr02_docroot_is_setgid_team_directory(host):
     assert mode_group(host, DOCROOT) == ["2775", GROUP]
 
 
+def test_dr02_docroot_parent_created_root_owned_not_team_writable(host):
+    parent = host.file("/var/www")
+    assert (parent.user, parent.group, oct(parent.mode)) == ("root", "root", "0o755")
+
+
 def test_dr02_member_chroot_below_docroot_is_setgid_team_directory(host):
     assert mode_group(host, JAIL) == ["2775", GROUP]
 
