@@ -97,15 +97,6 @@ def ssh_password(client, user, server, password, command="true"):
     )
 
 
-def assert_refused(host, role, extra_vars, message, watched):
-    """The role refuses extra_vars with message, and the watched files stay byte-identical."""
-    before = checksums(host, watched)
-    result = run_role(host, role, extra_vars)
-    assert result.returncode != 0, result.stdout
-    assert message in output_text(result), result.stdout[-3000:]
-    assert checksums(host, watched) == before
-
-
 def assert_sftp_upload_664(host, client, user, server, key, remote, on_server=None, group="workgroup"):
     """A 0666 local file uploaded over SFTP arrives 664 in the team group (internal-sftp -u 0002).
 
@@ -127,3 +118,50 @@ def assert_jailed(client, user, server, key):
     assert "/site" in listing.stdout
     assert "/etc" not in listing.stdout and "/home" not in listing.stdout
     assert sftp(client, user, server, key, "get /etc/shadow /tmp/stolen").rc != 0
+
+
+def stats(host, paths):
+    """(mode, owner, group) of each path on the host, None if missing: a refused run leaves them."""
+    result = {}
+    with host.sudo():
+        for path in paths:
+            f = host.file(path)
+            result[path] = (oct(f.mode), f.user, f.group) if f.exists else None
+    return result
+
+
+def lftp(host, user, password, commands, timeout=60):
+    """Run lftp inside the container against 127.0.0.1 as `user`; return the testinfra result.
+
+    Plain FTP on loopback (the container's own vsftpd), passive mode, one attempt per command,
+    so a refused login fails fast instead of retrying."""
+    script = "; ".join(
+        [
+            "set ftp:ssl-allow no",
+            "set ftp:passive-mode yes",
+            "set net:max-retries 1",
+            "set net:timeout 10",
+            "set cmd:fail-exit yes",
+            *commands,
+            "bye",
+        ]
+    )
+    return host.run(
+        "timeout %s lftp -u %s,%s -e %s 127.0.0.1",
+        str(timeout), user, password, script,
+    )
+
+
+def assert_refused(host, role, extra_vars, message, watched):
+    """Apply `role` with bad input: the run must fail and print `message`, and nothing may change.
+
+    watched: paths whose sha256 must stay identical, or a callable returning a snapshot
+    (e.g. stats() of some paths) that must be equal before and after."""
+    snapshot = watched if callable(watched) else (lambda: checksums(host, watched))
+    before = snapshot()
+    result = run_role(host, role, extra_vars)
+    assert result.returncode != 0, result.stdout[-3000:]
+    text = output_text(result)
+    assert message in text, text[-3000:]
+    assert snapshot() == before
+    return result
