@@ -1,0 +1,756 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vps-baseline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""docroot_perms: one-pass, symlink-safe docroot group/mode remediation (DR-03, DR-04)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: docroot_perms
+short_description: Give a team group safe shared access to web document roots (DR-03, DR-04)
+description:
+  - Walks each document root once (C(os.scandir) with an explicit stack, one C(lstat) per entry)
+    and fixes group ownership (DR-03) and permission bits (DR-04) so that a team group can
+    collaborate without anything being world-writable.
+  - "Directories get the team group and C(g+rwxs), world-write removed: 777 -> 2775, 755 -> 2775,
+    750 -> 2770, 700 -> 2770. Only the setgid bit is kept; setuid and sticky bits are cleared."
+  - "Regular files get the team group and C(g+rw), world-write removed, and the group execute bit
+    mirrors the owner execute bit: 666 -> 664, 644 -> 664, 600 -> 660, 755 -> 775, 777 -> 775,
+    610 -> 660. setuid, setgid and sticky bits on files are cleared and listed in RV(special_bits_cleared_paths)."
+  - A world read or execute bit that was not there is never added.
+  - Symbolic links are never followed and never chmod-ed; only their own group (and owner) is changed
+    with C(lchown) semantics, so a link pointing at C(/etc) leaves C(/etc) untouched.
+  - FIFOs, sockets and device nodes are not modified; they are listed in RV(skipped_special_files)
+    (a device node in a docroot is suspicious and worth a look).
+  - The walk never leaves the root and never crosses into another filesystem (directories whose
+    C(st_dev) differs from the root's are not touched and are listed in RV(skipped_mounts)).
+  - "Every operation is relative to an open directory file descriptor: directories are opened with
+    C(O_NOFOLLOW|O_DIRECTORY) and checked against the inode seen by C(lstat), files are changed through
+    an C(O_NOFOLLOW) descriptor (C(fchown)/C(fchmod)), so an entry replaced by a symlink during the walk
+    is reported in RV(errors) and never followed."
+  - A regular file with several hard links is fixed and counted once.
+  - Entries that vanish during the walk and unreadable directories are reported in RV(errors);
+    they do not make the module fail (a warning is emitted).
+  - Idempotent; a second run re-checks every entry with C(lstat) (no cache) and reports C(changed=false).
+  - All roots are validated before anything is changed.
+version_added: "1.0.0"
+author:
+  - vps-baseline contributors
+options:
+  path:
+    description:
+      - Document roots to remediate. Absolute paths, no C(..) component.
+      - Each root must be a real directory (not a symlink), must not be listed in O(forbidden_paths)
+        and must be strictly below one of O(allowed_prefixes). The same checks apply to its
+        resolved path (C(realpath)).
+      - A missing root fails the module, except in check mode where it is skipped with a warning
+        (on a fresh host the docroot may not exist yet).
+    type: list
+    elements: str
+    required: true
+    aliases: [paths]
+  group:
+    description:
+      - Team group (name or numeric gid) given to every directory, regular file and symlink.
+      - In check mode an unknown group name is accepted (every entry is reported as needing a group
+        change) so that C(--check) works on a fresh host; otherwise it is an error.
+    type: raw
+    required: true
+  owner:
+    description:
+      - Owner (name or numeric uid) to set as well. By default the owner is left alone.
+      - In check mode an unknown owner name is accepted and reported as uid C(-2).
+    type: raw
+  exclude:
+    description:
+      - Shell-style globs (C(fnmatch), C(*) also matches C(/)) matched against the path relative to the
+        root, e.g. C(uploads/private) or C(*.sock). Matching entries are neither changed nor counted
+        in RV(scanned); a matching directory is not descended into.
+    type: list
+    elements: str
+    default: []
+  forbidden_paths:
+    description:
+      - Roots that are always refused (compared after normalisation).
+    type: list
+    elements: str
+    default: ['/', '/etc', '/usr', '/var', '/home', '/root', '/bin', '/sbin', '/lib', '/boot', '/dev',
+              '/proc', '/sys', '/run', '/tmp', '/opt', '/srv', '/var/www']
+  allowed_prefixes:
+    description:
+      - A root must be strictly below one of these directories (the prefix itself is refused).
+    type: list
+    elements: str
+    default: ['/var/www', '/srv/www', '/srv/http', '/srv/sites']
+  sample_size:
+    description:
+      - Maximum number of changed entries reported in RV(samples) and in the diff.
+    type: int
+    default: 20
+notes:
+  - Needs root (C(become)) to change groups the connecting user is not a member of.
+  - Relies on the kernel's C(fs.protected_hardlinks=1) (Debian and RHEL default) so that users cannot
+    hard-link files they do not own into a docroot.
+  - Paths in the results are display strings, not raw names; bytes that are not UTF-8 are shown as
+    C(\\xNN) and control characters (for example a newline) as C(\\n) or C(\\xNN).
+  - Nested roots are walked separately; identical roots are walked once.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff carries counts by kind and a bounded sample (O(sample_size)) of changed paths.
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: DR-03 | Docroot group ownership and DR-04 | Docroot permissions
+  docroot_perms:
+    path:
+      - /var/www/html
+      - /srv/www/shop
+    group: "{{ workgroup_name }}"
+    exclude:
+      - "*/.git"
+      - uploads/private
+  tags: [docroot, dr-03, dr-04]
+
+- name: DR-04 | Docroot permissions, also enforce the owner
+  docroot_perms:
+    path: [/srv/sites/blog]
+    group: 600
+    owner: www-data
+    sample_size: 5
+"""
+
+RETURN = r"""
+changed:
+  description: Whether anything was (or, in check mode, would be) changed.
+  type: bool
+  returned: always
+scanned:
+  description: Number of entries examined with one lstat each (roots included, excluded entries not).
+  type: int
+  returned: always
+  sample: 100101
+group_fixed:
+  description: Entries whose group was (or would be) changed.
+  type: int
+  returned: always
+owner_fixed:
+  description: Entries whose owner was (or would be) changed (only with O(owner)).
+  type: int
+  returned: always
+mode_fixed:
+  description: Entries whose permission bits were (or would be) changed.
+  type: int
+  returned: always
+world_writable_removed:
+  description: Entries that were world-writable (subset of RV(mode_fixed)).
+  type: int
+  returned: always
+special_bits_cleared:
+  description: Number of entries whose setuid/setgid (files) or setuid/sticky (directories) bits were cleared.
+  type: int
+  returned: always
+special_bits_cleared_paths:
+  description: Every path counted in RV(special_bits_cleared), with the old and new mode.
+  type: list
+  elements: dict
+  returned: always
+  sample: [{path: /var/www/html/cgi/run, before: "4755", after: "0775"}]
+skipped_special_files:
+  description: FIFOs, sockets and device nodes found (left untouched).
+  type: list
+  elements: dict
+  returned: always
+  sample: [{path: /var/www/html/php.sock, type: socket}]
+skipped_mounts:
+  description: Directories on another filesystem than their root (not descended, not changed).
+  type: list
+  elements: str
+  returned: always
+excluded:
+  description: Number of entries skipped because they matched O(exclude).
+  type: int
+  returned: always
+vanished:
+  description: Number of entries that disappeared during the walk (also listed in RV(errors)).
+  type: int
+  returned: always
+errors:
+  description: Entries that could not be examined or changed (vanished, unreadable, replaced during the walk).
+  type: list
+  elements: dict
+  returned: always
+  sample: [{path: /var/www/html/tmp/x, error: vanished during the walk}]
+samples:
+  description: Up to O(sample_size) changed entries with their old and new mode/group/owner.
+  type: list
+  elements: dict
+  returned: always
+  sample:
+    - {path: /var/www/html/index.php, type: file, before: {mode: "0644", gid: 0, uid: 33},
+       after: {mode: "0664", gid: 600, uid: 33}}
+roots:
+  description: Per-root breakdown of the counters (skipped roots have C(skipped=true)).
+  type: list
+  elements: dict
+  returned: always
+missing_roots:
+  description: Roots that do not exist yet and were skipped (check mode only; otherwise the module fails).
+  type: list
+  elements: str
+  returned: always
+gid:
+  description: Numeric group applied (-1 in check mode when the group does not exist yet).
+  type: int
+  returned: always
+"""
+
+import errno
+import fnmatch
+import os
+import re
+import stat
+
+try:
+    import grp
+    import pwd
+except ImportError:  # pragma: no cover - non-POSIX
+    grp = pwd = None
+
+DEFAULT_FORBIDDEN = ['/', '/etc', '/usr', '/var', '/home', '/root', '/bin', '/sbin', '/lib', '/boot',
+                     '/dev', '/proc', '/sys', '/run', '/tmp', '/opt', '/srv', '/var/www']
+DEFAULT_ALLOWED = ['/var/www', '/srv/www', '/srv/http', '/srv/sites']
+
+_S_IFMT = 0o170000
+_S_IFDIR = stat.S_IFDIR
+_S_IFREG = stat.S_IFREG
+_S_IFLNK = stat.S_IFLNK
+
+_O_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | _O_CLOEXEC
+
+# Special bits that get cleared: files keep none, directories keep only setgid.
+FILE_SPECIAL = 0o7000
+DIR_SPECIAL_CLEARED = 0o5000
+
+
+def dir_target(perm):
+    """Target permission bits (0..0o7777) for a directory: g+rwxs, o-w, no setuid/sticky."""
+    return (perm | 0o2070) & 0o2775
+
+
+def file_target(perm):
+    """Target permission bits for a regular file: g+rw, o-w, g+x == u+x, no special bits."""
+    return ((perm | 0o060) & 0o0765) | ((perm & 0o100) >> 3)
+
+
+# Precomputed tables: the target only depends on the 12 permission bits.
+DIR_TARGET = tuple(dir_target(p) for p in range(0o10000))
+FILE_TARGET = tuple(file_target(p) for p in range(0o10000))
+# Full st_mode values of regular files whose permission bits are already compliant.
+GOOD_FILE_MODES = frozenset(_S_IFREG | p for p in range(0o10000) if FILE_TARGET[p] == p)
+
+
+class RootError(Exception):
+    """A root failed validation; nothing has been changed."""
+
+
+def display_path(path):
+    """JSON-safe, single-line display form of a (surrogateescape) str or bytes path."""
+    if isinstance(path, str):
+        path = os.fsencode(path)
+    text = path.decode('utf-8', 'backslashreplace')
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch == '\n':
+            out.append('\\n')
+        elif ch == '\t':
+            out.append('\\t')
+        elif not ch.isprintable() and ch != ' ':
+            out.append('\\x%02x' % ord(ch) if ord(ch) < 256 else '\\u%04x' % ord(ch))
+        else:
+            out.append(ch)
+    return ''.join(out)
+
+
+def _normalize(path):
+    norm = os.path.normpath(path)
+    if norm.startswith('//'):
+        norm = '/' + norm.lstrip('/')
+    return norm
+
+
+def _check_policy(path, forbidden, allowed, what):
+    if path in forbidden:
+        raise RootError('%s %s is a forbidden path (forbidden_paths); refusing' % (what, display_path(path)))
+    if not any(path.startswith(p.rstrip('/') + '/') for p in allowed):
+        raise RootError('%s %s is not strictly below one of the allowed_prefixes %s; refusing'
+                        % (what, display_path(path), ', '.join(allowed)))
+
+
+def validate_roots(paths, forbidden_paths=None, allowed_prefixes=None, check_mode=False):
+    """Validate every root before anything changes.
+
+    Returns (roots, missing): normalized absolute roots to walk (deduplicated, in order) and roots
+    that do not exist (only tolerated in check mode). Raises RootError with a clear message.
+    """
+    forbidden = {_normalize(p) for p in (DEFAULT_FORBIDDEN if forbidden_paths is None else forbidden_paths)}
+    allowed = [_normalize(p) for p in (DEFAULT_ALLOWED if allowed_prefixes is None else allowed_prefixes)]
+    if not paths:
+        raise RootError('path must list at least one docroot')
+    roots, missing = [], []
+    for raw in paths:
+        if not isinstance(raw, str) or not raw:
+            raise RootError('docroot %r must be a non-empty string' % (raw,))
+        if '\x00' in raw:
+            raise RootError('docroot %s contains a NUL byte' % display_path(raw))
+        if not raw.startswith('/'):
+            raise RootError('docroot %s is relative; an absolute path is required' % display_path(raw))
+        if '..' in raw.split('/'):
+            raise RootError('docroot %s contains a ".." component; refusing' % display_path(raw))
+        root = _normalize(raw)
+        _check_policy(root, forbidden, allowed, 'docroot')
+        try:
+            st = os.lstat(root)
+        except FileNotFoundError:
+            if check_mode:
+                missing.append(root)
+                continue
+            raise RootError('docroot %s does not exist' % display_path(root))
+        except OSError as exc:
+            raise RootError('docroot %s cannot be examined: %s' % (display_path(root), exc.strerror))
+        if stat.S_ISLNK(st.st_mode):
+            raise RootError('docroot %s is a symlink; give the real directory' % display_path(root))
+        if not stat.S_ISDIR(st.st_mode):
+            raise RootError('docroot %s is not a directory' % display_path(root))
+        real = os.path.realpath(root)
+        if real != root:
+            _check_policy(real, forbidden, allowed, 'docroot %s resolves to' % display_path(root))
+        if root not in roots:
+            roots.append(root)
+    return roots, missing
+
+
+def compile_excludes(patterns):
+    """One regex for all globs (fnmatch semantics), or None."""
+    patterns = [p for p in (patterns or []) if p]
+    if not patterns:
+        return None
+    return re.compile('|'.join('(?:%s)' % fnmatch.translate(p.strip('/')) for p in patterns))
+
+
+def resolve_group(group, check_mode=False):
+    """gid for a name or number; -1 in check mode when the name is unknown. Raises ValueError."""
+    if isinstance(group, bool):
+        raise ValueError('group must be a name or a gid, not a boolean')
+    if isinstance(group, int) or (isinstance(group, str) and group.isdigit()):
+        if int(group) < 0:
+            raise ValueError('group must be a name or a gid >= 0, not %s' % group)
+        return int(group)
+    try:
+        return grp.getgrnam(str(group)).gr_gid
+    except KeyError:
+        if check_mode:
+            return -1
+        raise ValueError('group %s does not exist' % group)
+
+
+def resolve_owner(owner, check_mode=False):
+    """uid for a name or number; -1 = leave alone. Raises ValueError."""
+    if owner is None or owner == '':
+        return -1
+    if isinstance(owner, bool):
+        raise ValueError('owner must be a name or a uid, not a boolean')
+    if isinstance(owner, int) or (isinstance(owner, str) and owner.isdigit()):
+        if int(owner) < 0:
+            raise ValueError('owner must be a name or a uid >= 0, not %s' % owner)
+        return int(owner)
+    try:
+        return pwd.getpwnam(str(owner)).pw_uid
+    except KeyError:
+        if check_mode:
+            return -2  # never equal to a real uid, so every entry is reported
+        raise ValueError('owner %s does not exist' % owner)
+
+
+_COUNTERS = ('scanned', 'group_fixed', 'owner_fixed', 'mode_fixed', 'world_writable_removed',
+             'special_bits_cleared', 'excluded', 'vanished', 'error_count')
+
+
+class Remediator:
+    """The walk. ``gid``: target gid (-1: unknown group, check mode only).
+    ``uid``: -1 leave the owner alone, -2 unknown owner (check mode only), else target uid."""
+
+    def __init__(self, gid, uid=-1, exclude=None, check_mode=False, sample_size=20):
+        self.gid = gid
+        self.uid = uid
+        self.exclude_re = compile_excludes(exclude)
+        self.check_mode = check_mode
+        self.sample_size = max(0, int(sample_size))
+        self.seen_links = set()
+        self.samples = []
+        self.errors = []
+        self.special_paths = []
+        self.skipped_special = []
+        self.skipped_mounts = []
+        for name in _COUNTERS:
+            setattr(self, name, 0)
+
+    # -- reporting ---------------------------------------------------------------------------
+    def _error(self, path, exc):
+        if isinstance(exc, FileNotFoundError):
+            self.vanished += 1
+            msg = 'vanished during the walk'
+        elif isinstance(exc, OSError):
+            msg = exc.strerror or str(exc)
+        else:
+            msg = str(exc)
+        self.error_count += 1
+        self.errors.append({'path': display_path(path), 'error': msg})
+
+    def _special(self, path, kind, before, after):
+        self.special_bits_cleared += 1
+        self.special_paths.append({'path': display_path(path), 'type': kind,
+                                   'before': '%04o' % before, 'after': '%04o' % after})
+
+    def _sample(self, path, kind, before, after, uid0, gid0, uid1, gid1):
+        self.samples.append({'path': display_path(path), 'type': kind,
+                             'before': {'mode': '%04o' % before, 'uid': uid0, 'gid': gid0},
+                             'after': {'mode': '%04o' % after, 'uid': uid1, 'gid': gid1}})
+
+    def _record(self, path, kind, before, after, uid0, gid0, uid1, gid1):
+        """Accounting for directories and symlinks (regular files are counted inline in _scan)."""
+        if gid0 != gid1:
+            self.group_fixed += 1
+        if uid0 != uid1:
+            self.owner_fixed += 1
+        if before != after:
+            self.mode_fixed += 1
+            if before & 0o002:
+                self.world_writable_removed += 1
+            if before & DIR_SPECIAL_CLEARED & ~after:
+                self._special(path, kind, before, after)
+        if len(self.samples) < self.sample_size:
+            self._sample(path, kind, before, after, uid0, gid0, uid1, gid1)
+
+    # -- fixes -------------------------------------------------------------------------------
+    def _fix_dir(self, fd, st, path):
+        """Fix a directory through its open, verified descriptor."""
+        perm = st.st_mode & 0o7777
+        want = DIR_TARGET[perm]
+        uid = self.uid
+        new_uid = st.st_uid if uid == -1 else uid
+        if want == perm and st.st_gid == self.gid and new_uid == st.st_uid:
+            return
+        if not self.check_mode:
+            try:
+                if st.st_gid != self.gid or new_uid != st.st_uid:
+                    os.fchown(fd, uid, self.gid)
+                if want != perm:
+                    os.fchmod(fd, want)
+            except OSError as exc:
+                self._error(path, exc)
+                return
+        self._record(path, 'directory', perm, want, st.st_uid, st.st_gid, new_uid, self.gid)
+
+    def _fix_file(self, dfd, name, st, dirpath):
+        """Fix one regular file through an O_NOFOLLOW descriptor verified against the lstat.
+
+        Returns (perm_before, perm_after, uid_before, gid_before) of what was (or, in check
+        mode, would be) changed, or None. The caller does the accounting (hot path).
+        """
+        if st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            if key in self.seen_links:
+                return None
+            self.seen_links.add(key)
+        uid = self.uid
+        gid = self.gid
+        if self.check_mode:
+            perm = st.st_mode & 0o7777
+            return perm, FILE_TARGET[perm], st.st_uid, st.st_gid
+        try:
+            fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                exc = OSError(errno.ELOOP, 'replaced by a symlink during the walk; not followed')
+            self._error(dirpath + '/' + name, exc)
+            return None
+        try:
+            fst = os.fstat(fd)
+            if fst.st_ino != st.st_ino or fst.st_dev != st.st_dev:
+                self._error(dirpath + '/' + name, 'replaced during the walk; skipped')
+                return None
+            perm = fst.st_mode & 0o7777
+            want = FILE_TARGET[perm]
+            uid0 = fst.st_uid
+            gid0 = fst.st_gid
+            if gid0 != gid or (uid != -1 and uid0 != uid):
+                os.fchown(fd, uid, gid)  # before fchmod: chown may clear setuid/setgid
+            elif want == perm:
+                return None  # fixed meanwhile
+            if want != perm:
+                os.fchmod(fd, want)
+        except OSError as exc:
+            self._error(dirpath + '/' + name, exc)
+            return None
+        finally:
+            os.close(fd)
+        return perm, want, uid0, gid0
+
+    def _fix_link(self, dfd, name, st, dirpath):
+        uid = self.uid
+        new_uid = st.st_uid if uid == -1 else uid
+        if not self.check_mode:
+            try:
+                os.chown(name, uid, self.gid, dir_fd=dfd, follow_symlinks=False)
+            except OSError as exc:
+                self._error(dirpath + '/' + name, exc)
+                return
+        perm = st.st_mode & 0o7777
+        self._record(dirpath + '/' + name, 'link', perm, perm, st.st_uid, st.st_gid, new_uid, self.gid)
+
+    # -- walk --------------------------------------------------------------------------------
+    def _scan(self, fd, path, rel, dev):
+        """Examine every entry of one open directory; fix non-directories; return subdirs."""
+        subdirs = []
+        try:
+            it = os.scandir(fd)
+        except OSError as exc:
+            self._error(path, exc)
+            return subdirs
+        gid = self.gid
+        uid = self.uid
+        check_owner = uid != -1
+        good = GOOD_FILE_MODES
+        excl = self.exclude_re
+        fix_file = self._fix_file
+        n = group_fixed = owner_fixed = mode_fixed = ww_removed = 0
+        try:
+            with it:
+                for entry in it:
+                    if excl is not None and excl.match(rel + entry.name):
+                        self.excluded += 1
+                        continue
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        self._error(path + '/' + entry.name, exc)
+                        continue
+                    n += 1
+                    mode = st.st_mode
+                    # Hot path first: a compliant regular file costs one set lookup and one compare.
+                    if mode in good:
+                        if st.st_gid == gid and (not check_owner or st.st_uid == uid):
+                            continue
+                    elif mode & _S_IFMT != _S_IFREG:
+                        kind = mode & _S_IFMT
+                        if kind == _S_IFDIR:
+                            if st.st_dev != dev:
+                                self.skipped_mounts.append(display_path(path + '/' + entry.name))
+                            else:
+                                subdirs.append((entry.name, st.st_ino))
+                        elif kind == _S_IFLNK:
+                            if st.st_gid != gid or (check_owner and st.st_uid != uid):
+                                self._fix_link(fd, entry.name, st, path)
+                        else:
+                            self.skipped_special.append({'path': display_path(path + '/' + entry.name),
+                                                         'type': _special_kind(mode)})
+                        continue
+                    # A regular file needing a fix; accounting inline (the first run's hot path).
+                    done = fix_file(fd, entry.name, st, path)
+                    if done is None:
+                        continue
+                    perm, want, uid0, gid0 = done
+                    if gid0 != gid:
+                        group_fixed += 1
+                    if check_owner and uid0 != uid:
+                        owner_fixed += 1
+                    if perm != want:
+                        mode_fixed += 1
+                        if perm & 0o002:
+                            ww_removed += 1
+                        if perm & FILE_SPECIAL:
+                            self._special(path + '/' + entry.name, 'file', perm, want)
+                    if len(self.samples) < self.sample_size:
+                        self._sample(path + '/' + entry.name, 'file', perm, want, uid0, gid0,
+                                     uid if check_owner else uid0, gid)
+        except OSError as exc:  # error while reading the directory itself
+            self._error(path, exc)
+        self.group_fixed += group_fixed
+        self.owner_fixed += owner_fixed
+        self.mode_fixed += mode_fixed
+        self.world_writable_removed += ww_removed
+        self.scanned += n
+        return subdirs
+
+    def walk(self, root):
+        """Walk one validated root; return its per-root counters."""
+        before = {name: getattr(self, name) for name in _COUNTERS}
+        result = {'path': display_path(root)}
+        try:
+            fd = os.open(root, DIR_FLAGS)
+        except OSError as exc:
+            self._error(root, exc)
+            result.update(self._delta(before))
+            return result
+        stack = []
+        try:
+            st = os.fstat(fd)
+            dev = st.st_dev
+            self.scanned += 1
+            self._fix_dir(fd, st, root)
+            stack.append((fd, root, '', self._scan(fd, root, '', dev)))
+            while stack:
+                pfd, ppath, prel, subdirs = stack[-1]
+                if not subdirs:
+                    stack.pop()
+                    os.close(pfd)
+                    continue
+                name, ino = subdirs.pop()
+                cpath = ppath + '/' + name
+                try:
+                    cfd = os.open(name, DIR_FLAGS, dir_fd=pfd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        exc = OSError(exc.errno, 'replaced during the walk; not followed')
+                    self._error(cpath, exc)
+                    continue
+                try:
+                    cst = os.fstat(cfd)
+                    if cst.st_ino != ino or cst.st_dev != dev:
+                        os.close(cfd)
+                        self._error(cpath, 'replaced during the walk; skipped')
+                        continue
+                    self._fix_dir(cfd, cst, cpath)
+                    crel = prel + name + '/'
+                    stack.append((cfd, cpath, crel, self._scan(cfd, cpath, crel, dev)))
+                except BaseException:
+                    if not stack or stack[-1][0] != cfd:
+                        os.close(cfd)
+                    raise
+        finally:
+            for frame in stack:
+                os.close(frame[0])
+        result.update(self._delta(before))
+        return result
+
+    def _delta(self, before):
+        return {name: getattr(self, name) - before[name] for name in _COUNTERS}
+
+    def result(self):
+        res = {name: getattr(self, name) for name in _COUNTERS}
+        del res['error_count']
+        res.update(samples=self.samples, errors=self.errors,
+                   special_bits_cleared_paths=self.special_paths,
+                   skipped_special_files=self.skipped_special,
+                   skipped_mounts=self.skipped_mounts)
+        res['changed'] = bool(res['group_fixed'] or res['owner_fixed'] or res['mode_fixed'])
+        return res
+
+
+def _special_kind(mode):
+    if stat.S_ISFIFO(mode):
+        return 'fifo'
+    if stat.S_ISSOCK(mode):
+        return 'socket'
+    if stat.S_ISCHR(mode):
+        return 'char device'
+    if stat.S_ISBLK(mode):
+        return 'block device'
+    return 'unknown'
+
+
+def remediate(paths, group, owner=None, exclude=None, check_mode=False, sample_size=20,
+              forbidden_paths=None, allowed_prefixes=None):
+    """Pure entry point (used by the module, the tests and the benchmark).
+
+    Raises RootError / ValueError before anything changes on bad input.
+    """
+    roots, missing = validate_roots(paths, forbidden_paths, allowed_prefixes, check_mode)
+    gid = resolve_group(group, check_mode)
+    uid = resolve_owner(owner, check_mode)
+    rem = Remediator(gid, uid, exclude, check_mode, sample_size)
+    per_root = [rem.walk(root) for root in roots]
+    per_root.extend({'path': display_path(m), 'skipped': True} for m in missing)
+    res = rem.result()
+    res['roots'] = per_root
+    res['gid'] = gid
+    res['missing_roots'] = [display_path(m) for m in missing]
+    return res
+
+
+def render_diff(res, group, sample_size):
+    """Ansible diff: counts by kind plus the bounded sample, old state vs new state."""
+    head = ['scanned: %d' % res['scanned']]
+    counts = ['group fixed: %d' % res['group_fixed'],
+              'owner fixed: %d' % res['owner_fixed'],
+              'mode fixed: %d' % res['mode_fixed'],
+              'world-writable removed: %d' % res['world_writable_removed'],
+              'special bits cleared: %d' % res['special_bits_cleared']]
+    before = head + ['needing a fix: ' + c for c in counts]
+    after = head + counts
+    shown = res['samples'][:sample_size]
+    if shown:
+        before.append('sample of changed paths (%d shown):' % len(shown))
+        after.append('sample of changed paths (%d shown, group %s):' % (len(shown), group))
+        for s in shown:
+            b, a = s['before'], s['after']
+            before.append('  %s %s mode=%s uid=%s gid=%s' % (s['type'], s['path'], b['mode'], b['uid'], b['gid']))
+            after.append('  %s %s mode=%s uid=%s gid=%s' % (s['type'], s['path'], a['mode'], a['uid'], a['gid']))
+    return {'before': '\n'.join(before) + '\n', 'after': '\n'.join(after) + '\n',
+            'before_header': 'docroot permissions (before)', 'after_header': 'docroot permissions (after)'}
+
+
+def main():
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='list', elements='str', required=True, aliases=['paths']),
+            group=dict(type='raw', required=True),
+            owner=dict(type='raw'),
+            exclude=dict(type='list', elements='str', default=[]),
+            forbidden_paths=dict(type='list', elements='str', default=list(DEFAULT_FORBIDDEN)),
+            allowed_prefixes=dict(type='list', elements='str', default=list(DEFAULT_ALLOWED)),
+            sample_size=dict(type='int', default=20),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p['sample_size'] < 0:
+        module.fail_json(msg='sample_size must be >= 0')
+    try:
+        res = remediate(p['path'], p['group'], owner=p['owner'], exclude=p['exclude'],
+                        check_mode=module.check_mode, sample_size=p['sample_size'],
+                        forbidden_paths=p['forbidden_paths'], allowed_prefixes=p['allowed_prefixes'])
+    except (RootError, ValueError) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    if res['gid'] == -1:
+        module.warn('group %s does not exist yet (check mode): every entry is reported as needing a group change'
+                    % p['group'])
+    for missing in res['missing_roots']:
+        module.warn('docroot %s does not exist yet (check mode): skipped' % missing)
+    if res['errors']:
+        module.warn('%d docroot entries could not be examined or fixed (vanished: %d); see errors'
+                    % (len(res['errors']), res['vanished']))
+    if module._diff:
+        res['diff'] = render_diff(res, p['group'], p['sample_size'])
+    module.exit_json(**res)
+
+
+if __name__ == '__main__':
+    main()
