@@ -48,3 +48,47 @@ def checksums(host, paths):
 def output_text(result):
     """ansible-playbook output with whitespace folded and quotes unescaped, for message checks."""
     return " ".join((result.stdout + result.stderr).replace('\\"', '"').split())
+
+
+def stats(host, paths):
+    """(mode, owner, group) of each path on the host, None if missing: a refused run leaves them."""
+    result = {}
+    with host.sudo():
+        for path in paths:
+            f = host.file(path)
+            result[path] = (oct(f.mode), f.user, f.group) if f.exists else None
+    return result
+
+
+def lftp(host, user, password, commands, timeout=60):
+    """Run lftp inside the container against 127.0.0.1 as `user`; return the testinfra result.
+
+    Plain FTP on loopback (the container's own vsftpd), passive mode, one attempt per command,
+    so a refused login fails fast instead of retrying."""
+    script = "; ".join(
+        [
+            "set ftp:ssl-allow no",
+            "set ftp:passive-mode yes",
+            "set net:max-retries 1",
+            "set net:timeout 10",
+            "set cmd:fail-exit yes",
+            *commands,
+            "bye",
+        ]
+    )
+    return host.run(
+        "timeout %s lftp -u %s,%s -e %s 127.0.0.1",
+        str(timeout), user, password, script,
+    )
+
+
+def assert_refused(host, role, extra_vars, message, snapshot):
+    """Apply `role` with bad input: the run must fail, print `message`, and leave `snapshot()`
+    (a callable returning what must not change, e.g. checksums or stats) identical."""
+    before = snapshot()
+    result = run_role(host, role, extra_vars)
+    assert result.returncode != 0, result.stdout[-3000:]
+    text = output_text(result)
+    assert message in text, text[-3000:]
+    assert snapshot() == before
+    return result

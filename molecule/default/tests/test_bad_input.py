@@ -1,0 +1,100 @@
+"""Each refusal of docroot, webserver and vsftpd: the run fails with a message that names the
+problem, and nothing changed. Input validation does not depend on the OS, so these run on one
+image only (the behaviour tests in test_site.py run on both)."""
+
+import pytest
+from testlib import assert_refused, checksums, stats
+
+testinfra_hosts = ["ansible://site-debian12"]
+
+# A valid docroot listed first: a role that validated lazily would create it before tripping.
+NEWCOMER = "/var/www/newsite"
+SYSTEM_PATHS = ["/", "/etc", "/usr", "/var", "/home", "/root", "/var/www", "/opt", "/tmp"]
+
+DOCROOT_CASES = {
+    "/": "it is a system directory",
+    "/etc": "it is a system directory",
+    "/usr": "it is a system directory",
+    "/var": "it is a system directory",
+    "/home": "it is a system directory",
+    "/root": "it is a system directory",
+    "/etc/": "it is a system directory",
+    "/var/www": "it is a system directory",
+    "/opt/site": "it is not strictly below an allowed prefix",
+    "/var/wwwx/site": "it is not strictly below an allowed prefix",
+    "var/www/html": "a docroot must be an absolute path without '.', '..' or '//' components",
+    "/var/www/../../etc": "a docroot must be an absolute path without '.', '..' or '//' components",
+    "/var/www/html/./x": "a docroot must be an absolute path without '.', '..' or '//' components",
+}
+
+
+@pytest.mark.parametrize("path", sorted(DOCROOT_CASES))
+def test_docroot_refuses_dangerous_path_before_any_change(host, path):
+    assert_refused(
+        host, "docroot", {"docroot_paths": [NEWCOMER, path]},
+        f'docroot path "{path}" is refused: {DOCROOT_CASES[path]}',
+        lambda: stats(host, SYSTEM_PATHS),
+    )
+    assert not host.file(NEWCOMER).exists
+
+
+VSFTPD_FILES = ("/etc/vsftpd.conf", "/etc/vsftpd.user_list", "/etc/vsftpd.chroot_list", "/etc/ftpusers",
+                "/etc/vsftpd/user_conf/wuser2")
+NEW_MEMBER = {"name": "newftp", "uid": 1650, "ftp": True}
+
+VSFTPD_CASES = {
+    "root as FTP member": (
+        {"workgroup_members": [NEW_MEMBER, {"name": "root", "ftp": True}]},
+        'FTP member "root" (uid 0) is refused',
+    ),
+    "system account as FTP member": (
+        {"workgroup_members": [NEW_MEMBER, {"name": "_apt", "ftp": True}]},
+        'FTP member "_apt" (uid 42) is refused',
+    ),
+    "passive range inverted": (
+        {"vsftpd_pasv_min_port": 30100, "vsftpd_pasv_max_port": 30000},
+        "vsftpd_pasv_min_port..vsftpd_pasv_max_port must be a range",
+    ),
+    "listen port inside the passive range": (
+        {"vsftpd_listen_port": 30050},
+        "does not hold vsftpd_listen_port",
+    ),
+    "certificate without key": (
+        {"vsftpd_ssl_cert": "/etc/ssl/certs/ssl-cert-snakeoil.pem"},
+        "vsftpd_ssl_cert and vsftpd_ssl_key must both be absolute paths",
+    ),
+    "umask that drops group write": (
+        {"workgroup_umask": "022"},
+        'workgroup_umask "022" would make FTP uploads not group-writable',
+    ),
+    "writable jail not allowed": (
+        {"vsftpd_chroot_writable": False},
+        "FTP members wuser2 declare a chroot, but vsftpd_chroot_writable is false",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VSFTPD_CASES))
+def test_vsftpd_refuses_bad_input_before_any_change(host, case):
+    extra_vars, message = VSFTPD_CASES[case]
+    assert_refused(host, "vsftpd", extra_vars, message, lambda: checksums(host, VSFTPD_FILES))
+    assert "newftp" not in host.file("/etc/vsftpd.user_list").content_string
+
+
+WEB_FILES = ("/etc/systemd/system/apache2.service.d/umask.conf", "/etc/apache2/conf-available/vps-baseline.conf")
+
+WEB_CASES = {
+    "umask that drops group write": ({"webserver_umask": "0022"}, 'webserver_umask an octal string that keeps'),
+    "port out of range": ({"webserver_ports": [80, 70000]}, "webserver_ports must be distinct TCP ports 1-65535"),
+    "repeated port": ({"webserver_ports": [80, 80]}, "webserver_ports must be distinct TCP ports 1-65535"),
+    "team group missing": ({"workgroup_name": "noteam"}, 'team group "noteam" does not exist'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WEB_CASES))
+def test_webserver_refuses_bad_input_before_any_change(host, case):
+    extra_vars, message = WEB_CASES[case]
+    assert_refused(
+        host, "webserver", extra_vars, message,
+        lambda: (checksums(host, WEB_FILES), sorted(host.user("www-data").groups)),
+    )
