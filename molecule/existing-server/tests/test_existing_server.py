@@ -20,24 +20,23 @@ def _statuses(report_path):
     return {cid: entry["status"] for cid, entry in report["hosts"][host].items()}
 
 
-def _listing(host, cmd):
-    with host.sudo():
-        out = host.check_output(cmd)
+def _parse(text):
+    """'mode user group path' lines (find -printf '%m %u %g %p') -> {path: (mode, user, group)}."""
     entries = {}
-    for line in out.splitlines():
+    for line in text.splitlines():
         mode, user, group, path = line.split(" ", 3)
         entries[path] = (int(mode, 8), user, group)
     return entries
 
 
+def _listing(host, cmd):
+    with host.sudo():
+        return _parse(host.check_output(cmd))
+
+
 def _recorded(host, path):
     with host.sudo():
-        text = host.file(path).content_string
-    entries = {}
-    for line in text.splitlines():
-        mode, user, group, p = line.split(" ", 3)
-        entries[p] = (int(mode, 8), user, group)
-    return entries
+        return _parse(host.file(path).content_string)
 
 
 def expected_mode(old, is_dir):
