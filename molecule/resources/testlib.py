@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import testinfra
+
 PROJECT = Path(__file__).resolve().parents[2]
 APPLY_ROLE = Path(__file__).with_name("apply_role.yml")
 
@@ -70,8 +72,6 @@ def output_text(result):
 
 def peer(name):
     """A testinfra host for another instance of the scenario (client, attacker)."""
-    import testinfra  # noqa: PLC0415 - only the verifier has it
-
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
 
 
