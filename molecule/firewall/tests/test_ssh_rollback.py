@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ testinfra_hosts = ["ansible://baseline"]
 
 HOST = "10.47.113.10"
 RULES = "/etc/nftables.d/vps_baseline.nft"
-ROLLBACK_TIMEOUT = 30
+ROLLBACK_TIMEOUT = 40
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +89,20 @@ def test_fw05_ruleset_that_cuts_ssh_is_rolled_back_by_the_host(host, ssh_invento
         "firewall_rollback_timeout": ROLLBACK_TIMEOUT,
     }
     start = time.time()
-    result = run_role(host, "firewall", cutting, inventory=ssh_inventory)
+    # Watch the controller's SSH while the play runs: the new ruleset must cut it.
+    cut_at = None
+    with ThreadPoolExecutor(1) as pool:
+        play = pool.submit(run_role, host, "firewall", cutting, inventory=ssh_inventory)
+        while not play.done():
+            if cut_at is None and not ssh_open(timeout=1):
+                cut_at = time.time()
+            time.sleep(0.2)
+        result = play.result()
     failed_at = time.time()
     assert result.returncode != 0, result.stdout[-3000:]
     text = output_text(result)
     assert "FW-05 firewall rollback" in text and "restores the previous ruleset by itself" in text, text[-3000:]
-    assert not ssh_open(timeout=2), "the applied ruleset must cut the controller's SSH"
+    assert cut_at is not None, "the applied ruleset must cut the controller's SSH"
 
     deadline = start + ROLLBACK_TIMEOUT + 60
     while not ssh_open(timeout=0.5) and time.time() < deadline:
@@ -109,12 +118,14 @@ def test_fw05_ruleset_that_cuts_ssh_is_rolled_back_by_the_host(host, ssh_invento
     restored_at = float(restored.splitlines()[-1].split()[0])
     armed_at = float([line for line in pid1.splitlines() if "Started vps-baseline-fw-rollback-" in line
                       and ".timer" in line][-1].split()[0])
+    assert armed_at < cut_at, "the rollback must be armed before the new ruleset cuts SSH"
     assert ROLLBACK_TIMEOUT - 1 <= restored_at - armed_at <= ROLLBACK_TIMEOUT + 5
     assert failed_at < restored_at + 1, "the play must report the failure by the time the host rolls back"
 
     timing = {
         "rollback_timeout_s": ROLLBACK_TIMEOUT,
         "play_start_to_armed_s": round(armed_at - start, 1),
+        "armed_to_ssh_cut_s": round(cut_at - armed_at, 1),
         "armed_to_play_failed_s": round(failed_at - armed_at, 1),
         "armed_to_host_restored_s": round(restored_at - armed_at, 1),
         "armed_to_ssh_back_s": round(ssh_back_at - armed_at, 1),
