@@ -97,6 +97,17 @@ def ssh_password(client, user, server, password, command="true"):
     )
 
 
+def ftp_login(client, user, server, password):
+    """One FTP login (and a listing) with curl from another container; returns the result.
+
+    curl exits 0 on success, 67 when the server denies the login, 7 when the connection is
+    refused and 28 on a timeout (a ban that drops instead of rejecting)."""
+    return client.run(
+        "curl -sS --connect-timeout 5 --max-time 20 --user %s ftp://%s/",
+        f"{user}:{password}", server,
+    )
+
+
 def assert_sftp_upload_664(host, client, user, server, key, remote, on_server=None, group="workgroup"):
     """A 0666 local file uploaded over SFTP arrives 664 in the team group (internal-sftp -u 0002).
 

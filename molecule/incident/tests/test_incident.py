@@ -1,13 +1,25 @@
-"""The incident, replayed against the converged server (SSH; FTP once the vsftpd role lands).
+"""The incident, replayed against the converged server over FTP and SSH.
 
-Attack steps run in file order; ban timing is written to reports/incident-ban-timing.txt.
+prepare.yml reproduced the breach (the attacker logged in over FTP with ferry's temporary
+password); these tests replay the attack after the baseline. They run in file order; the ban
+timing of each protocol is written to reports/incident-ban-timing.txt.
 """
 
 import time
 from pathlib import Path
 
 import pytest
-from testlib import PROJECT, ansible_playbook, assert_jailed, assert_sftp_upload_664, output_text, peer, run_role, ssh_password
+from testlib import (
+    PROJECT,
+    ansible_playbook,
+    assert_jailed,
+    assert_sftp_upload_664,
+    ftp_login,
+    output_text,
+    peer,
+    run_role,
+    ssh_password,
+)
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -49,38 +61,85 @@ def test_ssh01_root_cannot_log_in_with_its_password(client):
     assert "uid=0" not in result.stdout
 
 
-def test_bf01_ssh_password_guessing_is_banned(host, attacker):
+BAN_REPORT = PROJECT / "reports/incident-ban-timing.txt"
+
+
+def guess_until_banned(attempt, blocked):
+    """Try GUESSES one by one until the server stops answering; return [(t, guess, rc, outcome)].
+
+    attempt(guess) runs one login attempt and returns its result; blocked(result) tells a
+    refused/timed-out connection (the ban) from a wrong password."""
     start = time.monotonic()
     attempts = []
     for guess in GUESSES:
         t = time.monotonic() - start
-        result = ssh_password(attacker, "ferry", SERVER, guess, "id")
-        blocked = "Connection refused" in result.stderr or "timed out" in result.stderr
-        attempts.append((round(t, 1), guess, result.rc, "blocked" if blocked else result.stderr.strip()[-60:]))
-        if blocked:
+        result = attempt(guess)
+        outcome = "blocked" if blocked(result) else result.stderr.strip()[-60:]
+        attempts.append((round(t, 1), guess, result.rc, outcome))
+        if outcome == "blocked":
             break
+    return attempts
+
+
+def assert_banned(host, jail, protocol, attempts):
+    """The attempts hit a ban within MAXRETRY + 1, fail2ban names the attacker, nftables drops it."""
     ban_after = next((i for i, a in enumerate(attempts) if a[3] == "blocked"), None)
     with host.sudo():
-        status = host.check_output("fail2ban-client status sshd")
+        status = host.check_output(f"fail2ban-client status {jail}")
         nft = host.check_output("nft list table inet f2b-table")
-    report = PROJECT / "reports/incident-ban-timing.txt"
-    report.parent.mkdir(exist_ok=True)
-    report.write_text(
-        "SSH password guessing from inc-attacker (maxretry %d)\n" % MAXRETRY
-        + "".join(f"  t={a[0]:5.1f}s guess={a[1]!r} rc={a[2]} {a[3]}\n" for a in attempts)
-        + f"first blocked attempt: #{(ban_after or 0) + 1} at t={attempts[-1][0]}s\n"
-        + status
-    )
+    BAN_REPORT.parent.mkdir(exist_ok=True)
+    with BAN_REPORT.open("a") as report:
+        report.write(
+            f"{protocol} password guessing from inc-attacker (maxretry {MAXRETRY})\n"
+            + "".join(f"  t={a[0]:5.1f}s guess={a[1]!r} rc={a[2]} {a[3]}\n" for a in attempts)
+            + f"first blocked attempt: #{(ban_after or 0) + 1} at t={attempts[-1][0]}s\n"
+            + status + "\n"
+        )
     assert ban_after is not None, attempts
     assert ban_after <= MAXRETRY + 1, attempts
     assert ATTACKER in status
     assert ATTACKER in nft
 
 
+def test_bf01_ssh_password_guessing_is_banned(host, attacker):
+    BAN_REPORT.unlink(missing_ok=True)
+    attempts = guess_until_banned(
+        lambda guess: ssh_password(attacker, "ferry", SERVER, guess, "id"),
+        lambda r: "Connection refused" in r.stderr or "timed out" in r.stderr,
+    )
+    assert_banned(host, "sshd", "SSH", attempts)
+
+
+def test_bf01_ftp_password_guessing_is_banned(host, attacker):
+    # curl exit 67: login denied (a wrong guess); 7: connection refused, 28: timeout (the ban).
+    attempts = guess_until_banned(
+        lambda guess: ftp_login(attacker, "ferry", SERVER, guess),
+        lambda r: r.rc in (7, 28),
+    )
+    assert all(a[2] == 67 for a in attempts if a[3] != "blocked"), attempts
+    assert_banned(host, "vsftpd", "FTP", attempts)
+
+
+def test_bf01_fail2ban_table_coexists_with_the_firewall_table(host):
+    with host.sudo():
+        tables = host.check_output("nft list tables")
+    assert "table inet f2b-table" in tables
+    assert "table inet vps_baseline" in tables
+
+
 def test_bf01_correct_login_from_the_client_still_works(client):
     result = ssh_password(client, "ferry", SERVER, "Ferry-2019", "id -un")
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "ferry"
+
+
+def test_bf01_correct_ftp_login_from_the_client_still_works(client):
+    result = ftp_login(client, "ferry", SERVER, "Ferry-2019")
+    assert result.rc == 0, result.stderr
+
+
+def test_ftp03_root_cannot_log_in_over_ftp(client):
+    assert ftp_login(client, "root", SERVER, "Root-Pass-1").rc == 67
 
 
 def test_ssh02_key_sftp_upload_is_664_team_group(host, client):
@@ -98,6 +157,9 @@ def test_log01_logs_show_the_failed_attempts(host):
     line = f"Failed password for ferry from {ATTACKER}"
     assert line in journal
     assert line in auth
+    with host.sudo():
+        vsftpd_log = host.file("/var/log/vsftpd.log").content_string
+    assert f'[ferry] FAIL LOGIN: Client "::ffff:{ATTACKER}"' in vsftpd_log
 
 
 def test_log01_journal_is_persistent(host):
