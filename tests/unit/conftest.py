@@ -11,8 +11,10 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCROOT_LIBRARY = os.path.join(REPO, 'roles', 'docroot', 'library')
 # Role modules are plain files, not a package: make them importable for their pure functions.
-if DOCROOT_LIBRARY not in sys.path:
-    sys.path.insert(0, DOCROOT_LIBRARY)
+PLUGIN_MODULES = os.path.join(REPO, 'plugins', 'modules')
+for _path in (DOCROOT_LIBRARY, PLUGIN_MODULES):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 
 @pytest.fixture(scope='session')
