@@ -25,6 +25,35 @@ CASES = {
         "accounts", {"workgroup_members": [NEWCOMER, {"name": "temp", "password_hash": "Summer2024!"}]},
         "workgroup_members entry temp: password_hash must be a crypt(3) hash",
     ),
+    "chroot outside every docroot": (
+        "docroot", {"workgroup_members": [{"name": "newcomer", "uid": 640, "chroot": "/etc"}]},
+        'member chroot "/etc" is refused: a chroot must lie strictly below a declared docroot',
+    ),
+    "chroot at the docroot prefix": (
+        "docroot", {"workgroup_members": [{"name": "newcomer", "uid": 640, "chroot": "/var/www"}]},
+        'member chroot "/var/www" is refused',
+    ),
+    "sudo as the team group": (
+        "workgroup", {"workgroup_name": "sudo", "workgroup_gid": 27},
+        'workgroup_name "sudo" (gid 27) is refused as the team group',
+    ),
+    "a system group of a system account as the team group": (
+        "workgroup", {"workgroup_name": "www-data", "workgroup_gid": 33},
+        'workgroup_name "www-data" (gid 33) is refused as the team group',
+    ),
+    "umask that makes uploads world-writable": (
+        "workgroup", {"workgroup_umask": "000"},
+        'workgroup_umask "000" is refused: it must remove world write',
+    ),
+    "system account as a member": (
+        "workgroup", {"workgroup_members": [NEWCOMER, {"name": "daemon"}]},
+        'workgroup_members entry "daemon" is refused: it is a system account',
+    ),
+    "offboarding the connecting account": (
+        "accounts", {"workgroup_members": [{"name": "opsadmin", "state": "absent"}],
+                     "ansible_user": "opsadmin", "ansible_become": True},
+        "workgroup_members marks opsadmin as absent (offboarded), but that is the account Ansible is connected as",
+    ),
     "locking the connecting account": (
         "accounts", {"accounts_lock_undeclared": True, "ansible_user": "opsadmin", "ansible_become": True},
         "accounts_lock_undeclared would lock opsadmin, the account Ansible is connected as: refusing",

@@ -4,7 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
-from testlib import ansible_playbook, assert_jailed, assert_sftp_upload_664, peer, run_role, sftp, ssh_password
+from testlib import (ansible_playbook, assert_jailed, assert_sftp_upload_664, output_text, peer, run_role, sftp,
+                     ssh_password)
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -35,8 +36,50 @@ def test_ssh01_effective_config_beats_cloud_init(host):
         member = host.check_output(f"sshd -T -C user=wuser1,host=c,addr={SERVER}")
         other = host.check_output(f"sshd -T -C user=nobody,host=c,addr={SERVER}")
     assert "passwordauthentication no" in member.splitlines()
+    assert "kbdinteractiveauthentication no" in member.splitlines()
     assert "loglevel VERBOSE" in other.splitlines()
     assert "permitrootlogin without-password" in other.splitlines()
+    # issue #9: the image's "no" stands (ssh_password_authentication null), and the leftover
+    # keyboard-interactive "yes" is overridden everywhere.
+    assert "passwordauthentication no" in other.splitlines()
+    assert "kbdinteractiveauthentication no" in other.splitlines()
+
+
+def test_ssh01_typed_passwords_are_refused_over_password_and_keyboard_interactive(host, client):
+    """Issue #9: the baseline turned passwords back on over the image's "no", and a keys-only member
+    could still log in with a password through keyboard-interactive (PAM)."""
+    with host.sudo():
+        host.run_expect([0], "useradd -m -s /bin/bash typist && echo 'typist:Typed-Pass-9' | chpasswd")
+        before = host.check_output("getent shadow wuser1").split(":")[1]
+        host.run_expect([0], "echo 'wuser1:Typed-Pass-9' | chpasswd")
+    try:
+        for user in ("typist", "wuser1"):
+            result = ssh_password(client, user, SERVER, "Typed-Pass-9", "echo logged-in")
+            assert result.rc == 255 and "logged-in" not in result.stdout, (user, result.stdout, result.stderr)
+            assert "Permission denied" in result.stderr, (user, result.stderr)
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"usermod -p '{before}' wuser1 && userdel -r typist")
+
+
+def test_dr02_planted_symlink_is_refused_and_its_target_untouched(host):
+    """Issue #9, critical: a member (or the web server) swaps the jailed member's directory for a
+    link to /etc; the next team.yml run must not make /etc team-writable, nor bind-mount it."""
+    etc_before = host.file("/etc").mode, host.file("/etc").group
+    with host.sudo():
+        host.run_expect([0], "su -s /bin/sh wuser1 -c 'mv /var/www/html/team /var/www/html/team.moved "
+                             "&& ln -s /etc /var/www/html/team'")
+    try:
+        result = ansible_playbook(PLAYBOOK, host.backend.get_hostname(), {"workgroup_members": members("absent")})
+        assert result.returncode != 0, result.stdout[-3000:]
+        assert "/var/www/html/team is a symbolic link (to /etc)" in output_text(result), result.stdout[-3000:]
+        assert (host.file("/etc").mode, host.file("/etc").group) == etc_before
+        with host.sudo():
+            jail = host.check_output("ls -1 /srv/jail/wjail/site")
+        assert "passwd" not in jail.split()
+    finally:
+        with host.sudo():
+            host.run_expect([0], "rm /var/www/html/team && mv /var/www/html/team.moved /var/www/html/team")
 
 
 def test_ssh01_root_cannot_log_in_with_a_password(client):
