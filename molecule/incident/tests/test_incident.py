@@ -14,6 +14,7 @@ from testlib import (
     ansible_playbook,
     assert_jailed,
     assert_sftp_upload_664,
+    can_connect,
     ftp_login,
     output_text,
     peer,
@@ -221,3 +222,50 @@ def test_log01_remote_syslog_egress_rule_for_the_firewall(host):
     result = ansible_playbook(Path(__file__).resolve().parents[1] / "egress.yml", host.backend.get_hostname())
     assert result.returncode == 0, result.stdout[-3000:]
     assert "changed=0" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Fail closed (issue #9). Last in the file: it takes vsftpd away and converges site.yml again.
+CLIENT = "172.31.250.30"
+SITE = PROJECT / "playbooks/site.yml"
+BROKEN_DROPIN = "/etc/ssh/sshd_config.d/99-left-by-someone.conf"
+
+
+def vsftpd_installed(host):
+    return host.run("dpkg-query -W -f='${Status}' vsftpd").stdout.strip() == "install ok installed"
+
+
+def test_fail_closed_a_failed_run_never_leaves_ftp_open(host, attacker, client):
+    """The vsftpd breach came through FTP open to any source. Before the fix, the firewall was the
+    last role: any failure after vsftpd (or the firewall's own refusal at the end) left vsftpd
+    listening with no ruleset at all. Here the host loses vsftpd and its ruleset (as before the
+    baseline), FTP is narrowed to the client, and two runs fail: one on a bad input (refused
+    before any change: vsftpd is not even installed), one at run time in the ssh role, after
+    vsftpd is installed (the firewall came first: the attacker cannot reach FTP)."""
+    narrow = {"firewall_ftp_sources": [CLIENT]}
+    with host.sudo():
+        host.run_expect([0], "fail2ban-client unban --all")
+        host.run_expect([0], "systemctl stop vsftpd && apt-get -y -qq purge vsftpd")
+        host.run_expect([0], "nft delete table inet vps_baseline")
+    assert not vsftpd_installed(host)
+
+    refused = ansible_playbook(SITE, host.backend.get_hostname(),
+                               {**narrow, "vsftpd_pasv_min_port": 30000, "vsftpd_pasv_max_port": 30000})
+    assert refused.returncode != 0, refused.stdout[-3000:]
+    assert not vsftpd_installed(host), "a refused run installed vsftpd before the firewall judged its input"
+    assert "changed=0" in refused.stdout, refused.stdout[-3000:]
+
+    with host.sudo():
+        host.run_expect([0], f"printf 'NoSuchOption yes\\n' > {BROKEN_DROPIN}")
+    try:
+        failed = ansible_playbook(SITE, host.backend.get_hostname(), narrow)
+        assert failed.returncode != 0, failed.stdout[-3000:]
+        assert "SSH-01" in output_text(failed), failed.stdout[-3000:]
+        assert vsftpd_installed(host) and host.service("vsftpd").is_running
+        assert not can_connect(attacker, SERVER, 21), "FTP reachable from outside firewall_ftp_sources after a failed run"
+        assert can_connect(client, SERVER, 21)
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"rm -f {BROKEN_DROPIN}")
+    restored = ansible_playbook(SITE, host.backend.get_hostname())
+    assert restored.returncode == 0, restored.stdout[-3000:]
