@@ -135,3 +135,9 @@ def test_contractor_out_of_the_group_but_account_kept(host):
     contractor = host.user("contractor")
     assert contractor.exists
     assert "workgroup" not in contractor.groups
+
+
+def test_admins_own_vsftpd_user_conf_is_kept(host):
+    """Issue #9: FTP-02 deleted every per-user file it had not written; it removes only its own."""
+    kept = host.file("/etc/vsftpd/user_conf/legacyftp")
+    assert kept.exists and "local_max_rate=200000" in kept.content_string

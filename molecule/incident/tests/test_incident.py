@@ -55,6 +55,19 @@ def test_acc01_initial_password_expires_at_first_login(host):
     assert fields[2] == "0"
 
 
+def test_acc01_interrupted_run_cannot_lose_the_forced_change(host):
+    """Issue #9: chage -d 0 ran only in the run that set the initial password; a run interrupted
+    between the two left that password valid for ever. Replay: the declared hash is in place, the
+    change is no longer due (as after the interruption), then the accounts role runs again."""
+    with host.sudo():
+        host.run_expect([0], "chage -d 2024-01-01 newhire")
+        assert host.check_output("getent shadow newhire").split(":")[2] != "0"
+    result = run_role(host, "accounts")
+    assert result.returncode == 0, result.stdout[-3000:]
+    with host.sudo():
+        assert host.check_output("getent shadow newhire").split(":")[2] == "0"
+
+
 def test_ssh01_root_cannot_log_in_with_its_password(client):
     result = ssh_password(client, "root", SERVER, "Root-Pass-1", "id")
     assert result.rc == 255

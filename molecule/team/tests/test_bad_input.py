@@ -21,6 +21,10 @@ CASES = {
         "ssh", {"ssh_permit_root_login": "yes"},
         "value of ssh_permit_root_login must be one of: prohibit-password, no",
     ),
+    "root with a password while root logins become key-only": (
+        "ssh", {"ansible_user": "root", "ansible_password": "provider-Pass-1"},
+        "Ansible connects as root with a password, and ssh_permit_root_login prohibit-password would refuse",
+    ),
     "plaintext initial password": (
         "accounts", {"workgroup_members": [NEWCOMER, {"name": "temp", "password_hash": "Summer2024!"}]},
         "workgroup_members entry temp: password_hash must be a crypt(3) hash",
