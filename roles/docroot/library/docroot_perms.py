@@ -735,6 +735,7 @@ class Remediator:
                 self._unfixable(dirpath + '/' + name, 'file', st.st_mode & 0o7777, exc)
             return None
         chowned = False
+        perm = st.st_mode & 0o7777
         try:
             fst = os.fstat(fd)
             if fst.st_ino != st.st_ino or fst.st_dev != st.st_dev:
