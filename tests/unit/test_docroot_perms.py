@@ -27,6 +27,10 @@ def run(root, group, **kw):
 def snapshot(top):
     """Full lstat state of every entry below (and including) top, ctime included."""
     top = os.fsencode(str(top))
+    if not os.path.isdir(top) or os.path.islink(top):  # a single file (or link): its own state
+        st = os.lstat(top)
+        return {top: (st.st_mode, st.st_uid, st.st_gid, st.st_ino, st.st_nlink, st.st_size,
+                      st.st_mtime_ns, st.st_ctime_ns)}
     snap = {}
     for dirpath, dirnames, filenames in os.walk(top):
         for name in [b''] + dirnames + filenames:
@@ -188,7 +192,7 @@ def test_root_resolving_outside_allowed_prefixes_refused(tmp_path, team_group):
     mkdir(outside / 'site', 0o755)
     os.symlink(str(outside), str(allowed / 'www'))
     before = snapshot(outside)
-    with pytest.raises(dp.RootError, match='resolves to'):
+    with pytest.raises(dp.RootError, match='component %s is a symlink' % (allowed / 'www')):
         dp.remediate([str(allowed / 'www' / 'site')], team_group[0], allowed_prefixes=[str(allowed)])
     assert snapshot(outside) == before
 
@@ -237,18 +241,20 @@ def test_file_swapped_for_another_file_during_walk_is_skipped(tmp_path, docroot,
 
 # --------------------------------------------------------------------------- file kinds
 
-def test_hardlinks_fixed_and_counted_once(docroot, team_group):
+def test_hardlinks_left_untouched_and_reported_once(docroot, team_group):
     a = make(docroot / 'a', 0o644)
     os.link(a, str(docroot / 'b'))
     sub = mkdir(docroot / 'sub', 0o2775, team_group[1])
     os.link(a, os.path.join(sub, 'c'))
+    before = snapshot(a)
     check = run(docroot, team_group[0], check_mode=True)
     res = run(docroot, team_group[0])
     for r in (check, res):
         assert r['scanned'] == 5
-        assert r['mode_fixed'] == 2  # root + the inode once
-        assert r['group_fixed'] == 2
-    assert mode_of(a) == 0o664
+        assert r['mode_fixed'] == 1 and r['group_fixed'] == 1  # the root only
+        assert r['hardlinks_skipped'] == 1 and r['hardlinks_unsafe'] == 0  # one inode, three names
+        assert [(h['mode'], h['nlink'], h['unsafe']) for h in r['hardlinks_skipped_paths']] == [('0644', 3, False)]
+    assert snapshot(a) == before
 
 
 def test_fifo_and_socket_untouched_but_reported(docroot, team_group):
@@ -573,3 +579,277 @@ def test_module_fails_on_forbidden_root(tmp_path, docroot, team_group):
     assert rc == 1 and out['failed'] is True
     assert 'forbidden' in out['msg'] and '/etc' in out['msg']
     assert snapshot(docroot) == before
+
+
+# --------------------------------------------------------------------------- issue #9 attacks
+
+def _run_main(monkeypatch, capsys, args):
+    """The module's main() in-process (so that os calls can be monkeypatched): (rc, result)."""
+    from ansible.module_utils import basic
+    from ansible.module_utils.common.text.converters import to_bytes
+    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
+    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        dp.main()
+    return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_hardlink_to_outside_secret_and_setuid_binary_left_untouched(tmp_path, docroot, team_group):
+    """#9.1: a hard link in the docroot to a root-only 0600 file / a 4755 binary outside it."""
+    secret = make(tmp_path / 'shadow', 0o600)
+    suid = make(tmp_path / 'suid-bin', 0o4755)
+    os.link(secret, str(docroot / 'innocent.txt'))
+    sub = mkdir(docroot / 'sub', 0o755)
+    os.link(suid, os.path.join(sub, 'tool'))
+    plain = make(docroot / 'plain', 0o666)
+    before = snapshot(secret)
+    before.update(snapshot(suid))
+    res = run(docroot, team_group[0])
+    after = snapshot(secret)
+    after.update(snapshot(suid))
+    assert after == before  # mode, group and ctime of the outside files unchanged
+    assert mode_of(plain) == 0o664  # the rest of the tree is still fixed
+    assert res['hardlinks_skipped'] == 2 and res['hardlinks_unsafe'] == 1
+    assert sorted((h['path'], h['mode'], h['nlink'], h['unsafe']) for h in res['hardlinks_skipped_paths']) == [
+        (str(docroot / 'innocent.txt'), '0600', 2, False), (os.path.join(sub, 'tool'), '4755', 2, True)]
+    assert res['special_bits_cleared'] == 0
+
+
+def test_hardlink_list_is_capped_but_counted(docroot, team_group, monkeypatch):
+    monkeypatch.setattr(dp, 'LIST_CAP', 2)
+    for i in range(3):
+        f = make(docroot / ('f%d' % i), 0o644)
+        os.link(f, str(docroot / ('g%d' % i)))
+    res = run(docroot, team_group[0])
+    assert res['hardlinks_skipped'] == 3 and len(res['hardlinks_skipped_paths']) == 2
+
+
+def _warnings(out):
+    """Warning texts (ansible-core >= 2.19 returns them as structured events)."""
+    return [w if isinstance(w, str) else w['event']['msg'] for w in out.get('warnings', [])]
+
+
+def test_module_fails_on_unsafe_hardlink_but_reports_drift_in_check_mode(tmp_path, docroot, team_group):
+    suid = make(tmp_path / 'suid-bin', 0o4755)
+    os.link(suid, str(docroot / 'tool'))
+    safe = make(tmp_path / 'data', 0o644)
+    os.link(safe, str(docroot / 'data'))
+    args = {'path': [str(docroot)], 'group': team_group[0], 'allowed_prefixes': [str(tmp_path)]}
+    rc, out = run_module(tmp_path, args)
+    assert rc == 1 and out.get('failed') is True, 'an unsafe hard link left as is must fail the module'
+    assert str(docroot / 'tool') + ' 4755' in out['msg']
+    assert mode_of(suid) == 0o4755 and mode_of(safe) == 0o644
+    rc, out = run_module(tmp_path, dict(args, _ansible_check_mode=True))
+    assert rc == 0 and out['hardlinks_unsafe'] == 1 and out['hardlinks_skipped'] == 2
+    warnings = _warnings(out)
+    assert any('hard-linked' in w for w in warnings), warnings
+    assert any('check mode: drift' in w and str(docroot / 'tool') in w for w in warnings), warnings
+
+
+MOUNTINFO_LINE = ('36 35 98:0 %s %s rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n')
+
+
+def _escape_mount(path):
+    for ch, esc in (('\\', '\\134'), (' ', '\\040'), ('\t', '\\011'), ('\n', '\\012')):
+        path = path.replace(ch, esc)
+    return path
+
+
+def test_bind_mount_on_same_filesystem_not_walked_simulated(tmp_path, docroot, team_group):
+    """#9.2: a bind mount keeps st_dev; the mount table says it is a mount point."""
+    mnt = mkdir(docroot / 'my site', 0o777)  # name with a space: octal 040 in mountinfo
+    inside = make(os.path.join(mnt, 'secret'), 0o600)
+    bound_file = make(docroot / 'bound', 0o666)  # a file can be bind-mounted on a file, too
+    other = make(docroot / 'other', 0o666)
+    info = tmp_path / 'mountinfo'
+    info.write_text('22 1 98:0 / / rw - ext4 /dev/vda rw\n'
+                    + MOUNTINFO_LINE % ('/srv/shadow', _escape_mount(mnt))
+                    + MOUNTINFO_LINE % ('/etc/shadow', _escape_mount(bound_file))
+                    + MOUNTINFO_LINE % ('/x', _escape_mount(str(tmp_path) + '/elsewhere')))
+    before = snapshot(mnt)
+    before.update(snapshot(bound_file))
+    res = run(docroot, team_group[0], mountinfo=str(info))
+    after = snapshot(mnt)
+    after.update(snapshot(bound_file))
+    assert after == before
+    assert mode_of(inside) == 0o600 and mode_of(other) == 0o664
+    assert sorted(res['skipped_mounts']) == sorted([mnt, bound_file])
+
+
+def test_mountinfo_escapes_and_unreadable_table(tmp_path, docroot, team_group):
+    assert dp.unescape_mount_field(b'/a\\040b\\011c\\012d\\134e') == b'/a b\tc\nd\\e'
+    info = tmp_path / 'mountinfo'
+    info.write_bytes(b'36 35 98:0 / /var/www/caf\\303\\251\\040x rw - ext4 /dev/vda rw\n'
+                     b'37 35 98:0 / /var/www/bad\\377 rw - ext4 /dev/vda rw\n')
+    assert dp.read_mount_points(str(info)) == {'/var/www/caf\u00e9 x', os.fsdecode(b'/var/www/bad\xff')}
+    make(docroot / 'f', 0o666)
+    before = snapshot(docroot)
+    with pytest.raises(dp.RootError, match='mount table'):
+        run(docroot, team_group[0], mountinfo=str(tmp_path / 'missing'))
+    assert snapshot(docroot) == before  # refused before any change
+
+
+_BIND_SCRIPT = '''
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import docroot_perms as dp
+res = dp.remediate([sys.argv[2]], sys.argv[3], allowed_prefixes=[sys.argv[4]])
+print(json.dumps({'skipped_mounts': res['skipped_mounts'], 'errors': res['errors']}))
+'''
+
+
+def test_real_bind_mount_not_walked(tmp_path, docroot, team_group):
+    """#9.2 for real: `mount --bind` of an outside directory (same filesystem) into the docroot,
+    in a private mount namespace (unshare) so nothing leaks if the test dies."""
+    outside = mkdir(tmp_path / 'outside', 0o700)
+    secret = make(os.path.join(outside, 'secret'), 0o600)
+    mkdir(os.path.join(outside, 'dir'), 0o755)
+    target = mkdir(docroot / 'uploads', 0o755)
+    other = make(docroot / 'other', 0o666)
+    assert os.lstat(outside).st_dev == os.lstat(str(docroot)).st_dev
+    before = snapshot(outside)
+    proc = subprocess.run(
+        ['unshare', '--mount', '--propagation', 'private', 'sh', '-ec',
+         'mount --bind "$1" "$2"; shift 2; exec "$@"', 'sh', outside, target,
+         sys.executable, '-c', _BIND_SCRIPT, DOCROOT_LIBRARY, str(docroot), team_group[0], str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert snapshot(outside) == before, 'the bind-mounted directory was walked and changed'
+    assert mode_of(secret) == 0o600
+    assert out['skipped_mounts'] == [target] and out['errors'] == []
+    assert mode_of(other) == 0o664
+
+
+def test_symlinked_parent_component_refused(tmp_path, team_group):
+    """#9.3: a root whose parent is a symlink is refused, naming the component, even when the
+    resolved path is allowed too (the old realpath check accepted it)."""
+    allowed = tmp_path / 'allowed'
+    os.mkdir(str(allowed))
+    outside = mkdir(tmp_path / 'outside', 0o755)
+    site = mkdir(tmp_path / 'outside' / 'site', 0o777)
+    f = make(tmp_path / 'outside' / 'site' / 'f', 0o666)
+    os.symlink(outside, str(allowed / 'www'))
+    before = snapshot(outside)
+    with pytest.raises(dp.RootError) as err:
+        dp.remediate([str(allowed / 'www' / 'site')], team_group[0], allowed_prefixes=[str(tmp_path)])
+    assert 'component %s is a symlink' % (allowed / 'www') in str(err.value)
+    assert snapshot(outside) == before
+    assert mode_of(site) == 0o777 and mode_of(f) == 0o666
+
+
+def test_root_parent_swapped_for_symlink_after_validation_not_followed(tmp_path, team_group, monkeypatch):
+    """#9.3: the walk starts from the descriptor pinned during validation, not from the path."""
+    allowed = tmp_path / 'allowed'
+    os.mkdir(str(allowed))
+    www = mkdir(allowed / 'www', 0o755)
+    real_site = mkdir(allowed / 'www' / 'site', 0o777)
+    real_f = make(allowed / 'www' / 'site' / 'f', 0o666)
+    outside = mkdir(tmp_path / 'outside', 0o755)
+    mkdir(tmp_path / 'outside' / 'site', 0o777)
+    make(tmp_path / 'outside' / 'site' / 'f', 0o666)
+    before = snapshot(outside)
+    real_resolve = dp.resolve_group
+
+    def swap_then_resolve(*a, **kw):  # runs after validation, before the walk
+        os.rename(www, www + '.moved')
+        os.symlink(outside, www)
+        return real_resolve(*a, **kw)
+
+    monkeypatch.setattr(dp, 'resolve_group', swap_then_resolve)
+    dp.remediate([os.path.join(www, 'site')], team_group[0], allowed_prefixes=[str(tmp_path)])
+    monkeypatch.undo()
+    assert snapshot(outside) == before
+    moved = real_site.replace(www, www + '.moved')
+    assert mode_of(moved) == 0o2775 and mode_of(real_f.replace(www, www + '.moved')) == 0o664
+
+
+def _fd_name(fd):
+    return os.path.basename(os.readlink('/proc/self/fd/%d' % fd))
+
+
+def _immutable(monkeypatch, names):
+    """fchmod/fchown fail with EPERM on these names, as on a chattr +i file."""
+    real_fchmod, real_fchown = os.fchmod, os.fchown
+
+    def fchmod(fd, mode):
+        if _fd_name(fd) in names:
+            raise PermissionError(1, 'Operation not permitted')
+        return real_fchmod(fd, mode)
+
+    def fchown(fd, uid, gid):
+        if _fd_name(fd) in names:
+            raise PermissionError(1, 'Operation not permitted')
+        return real_fchown(fd, uid, gid)
+
+    monkeypatch.setattr(dp.os, 'fchmod', fchmod)
+    monkeypatch.setattr(dp.os, 'fchown', fchown)
+
+
+def test_immutable_world_writable_file_is_reported_unfixable(docroot, team_group, monkeypatch):
+    """#9.4: fchmod failing with EPERM leaves a 0666 file: not compliant, listed."""
+    locked = make(docroot / 'locked', 0o666)
+    other = make(docroot / 'other', 0o666)
+    _immutable(monkeypatch, {'locked'})
+    res = run(docroot, team_group[0])
+    monkeypatch.undo()
+    assert mode_of(locked) == 0o666 and mode_of(other) == 0o664
+    assert res['unfixable'] == 1
+    assert res['unfixable_paths'] == [{'path': locked, 'type': 'file', 'mode': '0666',
+                                       'error': 'Operation not permitted'}]
+    assert res['world_writable_removed'] == 1  # other only
+
+
+def test_module_fails_when_an_entry_cannot_be_fixed(tmp_path, docroot, team_group, monkeypatch, capsys):
+    locked = make(docroot / 'locked', 0o666)
+    lockdir = mkdir(docroot / 'lockdir', 0o777)
+    other = make(docroot / 'other', 0o666)
+    args = {'path': [str(docroot)], 'group': team_group[0], 'allowed_prefixes': [str(tmp_path)]}
+    _immutable(monkeypatch, {'locked', 'lockdir'})
+    rc, out = _run_main(monkeypatch, capsys, args)
+    assert rc == 1 and out.get('failed') is True, 'an unfixable entry must fail the module'
+    assert out['unfixable'] == 2 and out['changed'] is True
+    assert locked + ': Operation not permitted' in out['msg']
+    assert lockdir + ': Operation not permitted' in out['msg']
+    rc, out = _run_main(monkeypatch, capsys, dict(args, _ansible_check_mode=True))
+    monkeypatch.undo()
+    assert rc == 0 and out['changed'] is True and out['mode_fixed'] == 2  # drift, nothing tried
+    assert mode_of(locked) == 0o666 and mode_of(lockdir) == 0o777 and mode_of(other) == 0o664
+
+
+EXCLUDE_TREE = ['.git/', '.git/config', 'a/', 'a/.git/', 'a/.git/HEAD', 'run.sock', 'a/b.sock',
+                'uploads/', 'uploads/private/', 'uploads/private/x', 'uploads/pub', 'a/uploads/',
+                'a/uploads/private/', 'a/uploads/private/y', 'cache/', 'a/cache/', 'a/cache/z',
+                'top', 'a/top']
+
+
+@pytest.mark.parametrize('patterns,excluded', [
+    (['.git'], {'.git', 'a/.git'}),
+    (['*/.git'], {'.git', 'a/.git'}),  # the README's old example: top-level .git included now
+    (['**/.git'], {'.git', 'a/.git'}),
+    (['.git/'], {'.git', 'a/.git'}),
+    (['*.sock'], {'run.sock', 'a/b.sock'}),
+    (['uploads/private'], {'uploads/private'}),
+    (['*/uploads/private'], {'uploads/private', 'a/uploads/private'}),
+    (['**/cache'], {'cache', 'a/cache'}),
+    (['/top'], {'top'}),
+    (['top'], {'top', 'a/top'}),
+    (['a/*'], {'a/.git', 'a/b.sock', 'a/uploads', 'a/cache', 'a/top'}),
+    (['a/**/private'], {'a/uploads/private'}),
+])
+def test_exclusions_are_gitignore_like(docroot, team_group, patterns, excluded):
+    """#9.5: `*/.git` (and `.git`) must also protect the root's own .git."""
+    for rel in EXCLUDE_TREE:
+        if rel.endswith('/'):
+            mkdir(docroot / rel, 0o777)
+        else:
+            make(docroot / rel, 0o666)
+    run(docroot, team_group[0], exclude=patterns)
+    untouched = set()
+    for rel in EXCLUDE_TREE:
+        rel = rel.rstrip('/')
+        if mode_of(str(docroot / rel)) in (0o777, 0o666):
+            untouched.add(rel)
+    top_excluded = {u for u in untouched if not any(u.startswith(e + '/') for e in untouched)}
+    assert top_excluded == excluded

@@ -26,15 +26,28 @@ description:
     with C(lchown) semantics, so a link pointing at C(/etc) leaves C(/etc) untouched.
   - FIFOs, sockets and device nodes are not modified; they are listed in RV(skipped_special_files)
     (a device node in a docroot is suspicious and worth a look).
-  - The walk never leaves the root and never crosses into another filesystem (directories whose
+  - The walk never leaves the root and never crosses into another filesystem or mount (directories whose
     C(st_dev) differs from the root's are not touched and are listed in RV(skipped_mounts)).
+  - "Bind mounts of the same filesystem keep the C(st_dev) of their parent, so the mount table
+    (C(/proc/self/mountinfo), mount point field, octal escapes such as C(\\040) undone) is read once per
+    run: any directory, or file, below a root that is a mount point is neither entered nor changed and
+    is listed in RV(skipped_mounts). An unreadable mount table fails the module before any change."
   - "Every operation is relative to an open directory file descriptor: directories are opened with
     C(O_NOFOLLOW|O_DIRECTORY) and checked against the inode seen by C(lstat), files are changed through
     an C(O_NOFOLLOW) descriptor (C(fchown)/C(fchmod)), so an entry replaced by a symlink during the walk
     is reported in RV(errors) and never followed."
-  - A regular file with several hard links is fixed and counted once.
-  - Entries that vanish during the walk and unreadable directories are reported in RV(errors);
-    they do not make the module fail (a warning is emitted).
+  - "A regular file with several hard links (C(st_nlink > 1)) may be a hard link to a file outside the
+    docroot (a root-only 0600 file, a setuid binary): it is never changed, whatever its mode, and is
+    reported once per inode in RV(hardlinks_skipped) / RV(hardlinks_skipped_paths) with a warning.
+    Such a file that is world-writable or has setuid/setgid/sticky bits stays unsafe: it is counted in
+    RV(hardlinks_unsafe) and makes the module fail (drift in check mode). A hard link to a symlink is
+    left alone the same way."
+  - "An entry whose fix fails (C(fchmod)/C(fchown)/C(lchown) with EPERM on a C(chattr +i) file, EROFS...)
+    stays non-compliant: it is counted in RV(unfixable), listed in RV(unfixable_paths) and the module
+    fails after the rest of the walk, listing them. In check mode nothing is tried, so such entries
+    appear as drift in the counters."
+  - Entries that vanish during the walk, entries replaced during the walk and unreadable directories
+    are reported in RV(errors); they do not make the module fail (a warning is emitted).
   - Idempotent; a second run re-checks every entry with C(lstat) (no cache) and reports C(changed=false).
   - All roots are validated before anything is changed.
 version_added: "1.0.0"
@@ -45,8 +58,12 @@ options:
     description:
       - Document roots to remediate. Absolute paths, no C(..) component.
       - Each root must be a real directory (not a symlink), must not be listed in O(forbidden_paths)
-        and must be strictly below one of O(allowed_prefixes). The same checks apply to its
-        resolved path (C(realpath)).
+        and must be strictly below one of O(allowed_prefixes). These checks apply to the lexical,
+        normalised path.
+      - "Each root is then opened component by component from C(/) with C(openat) and C(O_NOFOLLOW|O_DIRECTORY):
+        a symlink anywhere in the path is refused with a message naming the component (so the lexical
+        path is the real path), and the walk starts from that pinned descriptor; a component swapped
+        for a symlink after the check changes nothing."
       - A missing root fails the module, except in check mode where it is skipped with a warning
         (on a fresh host the docroot may not exist yet).
     type: list
@@ -67,9 +84,15 @@ options:
     type: raw
   exclude:
     description:
-      - Shell-style globs (C(fnmatch), C(*) also matches C(/)) matched against the path relative to the
-        root, e.g. C(uploads/private) or C(*.sock). Matching entries are neither changed nor counted
-        in RV(scanned); a matching directory is not descended into.
+      - "Globs read like C(.gitignore) lines. A pattern without C(/) matches the entry's name at any
+        depth: C(.git), C(*.sock), C(cache). A pattern with C(/) matches the path relative to the root,
+        anchored at the root: C(uploads/private) (not C(site/uploads/private)), C(/cache) (top level
+        only). A leading C(**/) or C(*/) matches at any depth, the root's own entries included, so
+        C(*/.git) (the older documented form) excludes C(.git) and C(a/b/.git) alike. C(*), C(?) and
+        C([...]) stay within one path component, C(**) crosses C(/) (C(a/**/x)). A trailing C(/) is
+        ignored (it does not restrict the match to directories)."
+      - Matching entries are neither changed nor counted in RV(scanned); a matching directory is not
+        descended into. The root itself is never excluded.
     type: list
     elements: str
     default: []
@@ -93,8 +116,9 @@ options:
     default: 20
 notes:
   - Needs root (C(become)) to change groups the connecting user is not a member of.
-  - Relies on the kernel's C(fs.protected_hardlinks=1) (Debian and RHEL default) so that users cannot
-    hard-link files they do not own into a docroot.
+  - C(fs.protected_hardlinks=1) (Debian and RHEL default) stops users from hard-linking files they do
+    not own; the walk does not rely on it (hard-linked files are left alone and reported).
+  - Linux only for the bind-mount check (C(/proc/self/mountinfo)).
   - Paths in the results are display strings, not raw names; bytes that are not UTF-8 are shown as
     C(\\xNN) and control characters (for example a newline) as C(\\n) or C(\\xNN).
   - Nested roots are walked separately; identical roots are walked once.
@@ -118,7 +142,7 @@ EXAMPLES = r"""
       - /srv/www/shop
     group: "{{ workgroup_name }}"
     exclude:
-      - "*/.git"
+      - .git
       - uploads/private
   tags: [docroot, dr-03, dr-04]
 
@@ -173,7 +197,8 @@ skipped_special_files:
   returned: always
   sample: [{path: /var/www/html/php.sock, type: socket}]
 skipped_mounts:
-  description: Directories on another filesystem than their root (not descended, not changed).
+  description: Directories on another filesystem than their root, and directories or files that are mount
+    points (bind mounts) below it (not descended, not changed).
   type: list
   elements: str
   returned: always
@@ -185,8 +210,34 @@ vanished:
   description: Number of entries that disappeared during the walk (also listed in RV(errors)).
   type: int
   returned: always
+hardlinks_skipped:
+  description: Regular files (and symlinks) with more than one hard link, left untouched (counted once per inode).
+  type: int
+  returned: always
+hardlinks_unsafe:
+  description: Hard-linked files among RV(hardlinks_skipped) that are world-writable or have setuid/setgid/sticky
+    bits; they stay unsafe, so the module fails (check mode reports them as drift).
+  type: int
+  returned: always
+hardlinks_skipped_paths:
+  description: The first 100 entries counted in RV(hardlinks_skipped).
+  type: list
+  elements: dict
+  returned: always
+  sample: [{path: /var/www/html/tool, type: file, mode: "4755", nlink: 2, gid: 0, unsafe: true}]
+unfixable:
+  description: Entries whose fix failed (for example EPERM on an immutable file); the module fails when
+    this is not 0 (never in check mode, where nothing is tried).
+  type: int
+  returned: always
+unfixable_paths:
+  description: The first 100 entries counted in RV(unfixable), with the error.
+  type: list
+  elements: dict
+  returned: always
+  sample: [{path: /var/www/html/locked.php, type: file, mode: "0666", error: Operation not permitted}]
 errors:
-  description: Entries that could not be examined or changed (vanished, unreadable, replaced during the walk).
+  description: Entries that could not be examined (vanished, unreadable, replaced during the walk); not a failure.
   type: list
   elements: dict
   returned: always
@@ -216,7 +267,6 @@ gid:
 """
 
 import errno
-import fnmatch
 import os
 import re
 import stat
@@ -230,6 +280,11 @@ except ImportError:  # pragma: no cover - non-POSIX
 DEFAULT_FORBIDDEN = ['/', '/etc', '/usr', '/var', '/home', '/root', '/bin', '/sbin', '/lib', '/boot',
                      '/dev', '/proc', '/sys', '/run', '/tmp', '/opt', '/srv', '/var/www']
 DEFAULT_ALLOWED = ['/var/www', '/srv/www', '/srv/http', '/srv/sites']
+
+# Mount table of this process (field 5 = mount point, octal escapes); injectable for the tests.
+MOUNTINFO = '/proc/self/mountinfo'
+# Longest reported lists of hard links and of entries that could not be fixed (counts are exact).
+LIST_CAP = 100
 
 _S_IFMT = 0o170000
 _S_IFDIR = stat.S_IFDIR
@@ -301,17 +356,69 @@ def _check_policy(path, forbidden, allowed, what):
                         % (what, display_path(path), ', '.join(allowed)))
 
 
-def validate_roots(paths, forbidden_paths=None, allowed_prefixes=None, check_mode=False):
-    """Validate every root before anything changes.
+def open_root(root):
+    """Open a normalised absolute root component by component from ``/``.
 
-    Returns (roots, missing): normalized absolute roots to walk (deduplicated, in order) and roots
-    that do not exist (only tolerated in check mode). Raises RootError with a clear message.
+    Every component is opened with ``O_NOFOLLOW|O_DIRECTORY`` relative to the descriptor of its
+    parent, so no symlink is followed anywhere in the path and the returned descriptor is pinned
+    to the directory that was checked (a component swapped for a symlink later changes nothing).
+    Raises RootError naming a symlinked or non-directory component, FileNotFoundError when a
+    component does not exist, OSError otherwise.
+    """
+    fd = os.open('/', DIR_FLAGS)
+    done = ''
+    try:
+        for comp in root.split('/'):
+            if not comp:
+                continue
+            path = done + '/' + comp
+            try:
+                nfd = os.open(comp, DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                try:
+                    st = os.lstat(comp, dir_fd=fd)
+                except OSError:
+                    raise exc
+                if stat.S_ISLNK(st.st_mode):
+                    try:
+                        target = ' (-> %s)' % display_path(os.readlink(comp, dir_fd=fd))
+                    except OSError:
+                        target = ''
+                    if path == root:
+                        raise RootError('docroot %s is a symlink%s; give the real directory'
+                                        % (display_path(root), target))
+                    raise RootError('docroot %s: its component %s is a symlink%s; no symlink is allowed '
+                                    'anywhere in a docroot path, give the real directory'
+                                    % (display_path(root), display_path(path), target))
+                if path == root:
+                    raise RootError('docroot %s is not a directory' % display_path(root))
+                raise RootError('docroot %s: its component %s is not a directory'
+                                % (display_path(root), display_path(path)))
+            os.close(fd)
+            fd = nfd
+            done = path
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def validate_roots(paths, forbidden_paths=None, allowed_prefixes=None, check_mode=False):
+    """Validate and open every root before anything changes.
+
+    The policy checks apply to the lexical, normalised path; open_root() then refuses a symlink in
+    any component, so the lexical path is the real one. Returns (roots, missing): a list of
+    (root, pinned directory descriptor) to walk (deduplicated, in order; the caller closes the
+    descriptors) and roots that do not exist (only tolerated in check mode). Raises RootError with
+    a clear message (no descriptor left open).
     """
     forbidden = {_normalize(p) for p in (DEFAULT_FORBIDDEN if forbidden_paths is None else forbidden_paths)}
     allowed = [_normalize(p) for p in (DEFAULT_ALLOWED if allowed_prefixes is None else allowed_prefixes)]
     if not paths:
         raise RootError('path must list at least one docroot')
-    roots, missing = [], []
+    names = []
     for raw in paths:
         if not isinstance(raw, str) or not raw:
             raise RootError('docroot %r must be a non-empty string' % (raw,))
@@ -323,33 +430,138 @@ def validate_roots(paths, forbidden_paths=None, allowed_prefixes=None, check_mod
             raise RootError('docroot %s contains a ".." component; refusing' % display_path(raw))
         root = _normalize(raw)
         _check_policy(root, forbidden, allowed, 'docroot')
-        try:
-            st = os.lstat(root)
-        except FileNotFoundError:
-            if check_mode:
-                missing.append(root)
-                continue
-            raise RootError('docroot %s does not exist' % display_path(root))
-        except OSError as exc:
-            raise RootError('docroot %s cannot be examined: %s' % (display_path(root), exc.strerror))
-        if stat.S_ISLNK(st.st_mode):
-            raise RootError('docroot %s is a symlink; give the real directory' % display_path(root))
-        if not stat.S_ISDIR(st.st_mode):
-            raise RootError('docroot %s is not a directory' % display_path(root))
-        real = os.path.realpath(root)
-        if real != root:
-            _check_policy(real, forbidden, allowed, 'docroot %s resolves to' % display_path(root))
-        if root not in roots:
-            roots.append(root)
+        if root not in names:
+            names.append(root)
+    roots, missing = [], []
+    try:
+        for root in names:
+            try:
+                fd = open_root(root)
+            except FileNotFoundError:
+                if check_mode:
+                    missing.append(root)
+                    continue
+                raise RootError('docroot %s does not exist' % display_path(root))
+            except OSError as exc:
+                raise RootError('docroot %s cannot be opened: %s' % (display_path(root), exc.strerror or exc))
+            roots.append((root, fd))
+    except BaseException:
+        for _root, fd in roots:
+            os.close(fd)
+        raise
     return roots, missing
 
 
+_MOUNT_ESCAPE = re.compile(rb'\\([0-7]{3})')
+
+
+def unescape_mount_field(field):
+    r"""Undo the octal escapes of /proc/self/mountinfo (\040 space, \011 tab, \012 newline, \134 \)."""
+    return _MOUNT_ESCAPE.sub(lambda m: bytes((int(m.group(1), 8) & 0xff,)), field)
+
+
+def read_mount_points(path=MOUNTINFO):
+    """Set of every mount point (str, surrogateescape like the walk's names) listed in mountinfo.
+
+    Bind mounts of a directory of the same filesystem keep the same st_dev, so the walk needs
+    this list to see them. Raises RootError when the table cannot be read.
+    """
+    try:
+        with open(path, 'rb') as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise RootError('cannot read the mount table %s (needed to skip bind mounts): %s'
+                        % (path, exc.strerror or exc))
+    points = set()
+    for line in data.splitlines():
+        fields = line.split(b' ')
+        if len(fields) > 4:
+            points.add(os.fsdecode(unescape_mount_field(fields[4])))
+    return points
+
+
+def mounts_below(root, points):
+    """Mount points strictly below root (the root itself may be one: it is walked)."""
+    prefix = root.rstrip('/') + '/'
+    return frozenset(p for p in points if p.startswith(prefix))
+
+
+def _glob_regex(pat):
+    """Regex for one glob: ``*`` and ``?`` stay within a path component, ``**`` crosses ``/``,
+    a ``**/`` matches zero or more directories, ``[...]`` is a character class."""
+    out = []
+    i, n = 0, len(pat)
+    while i < n:
+        c = pat[i]
+        if c == '*':
+            if pat.startswith('**', i):
+                if pat.startswith('**/', i):
+                    out.append('(?:.*/)?')
+                    i += 3
+                else:
+                    out.append('.*')
+                    i += 2
+            else:
+                out.append('[^/]*')
+                i += 1
+        elif c == '?':
+            out.append('[^/]')
+            i += 1
+        elif c == '[':
+            j = i + 1
+            if j < n and pat[j] in '!^':
+                j += 1
+            if j < n and pat[j] == ']':
+                j += 1
+            while j < n and pat[j] != ']':
+                j += 1
+            if j >= n:
+                out.append('\\[')
+                i += 1
+                continue
+            body = pat[i + 1:j]
+            neg = body[:1] in ('!', '^')
+            if neg:
+                body = body[1:]
+            body = body.replace('\\', '\\\\').replace('[', '\\[')
+            out.append('[' + ('^' if neg else '') + body + ']')
+            i = j + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return ''.join(out)
+
+
 def compile_excludes(patterns):
-    """One regex for all globs (fnmatch semantics), or None."""
-    patterns = [p for p in (patterns or []) if p]
-    if not patterns:
-        return None
-    return re.compile('|'.join('(?:%s)' % fnmatch.translate(p.strip('/')) for p in patterns))
+    """(name_match, path_match): fullmatch functions (or None) for the gitignore-like exclusions.
+
+    A pattern without ``/`` matches the entry's name at any depth (``.git``, ``*.sock``). A pattern
+    with ``/`` matches the path relative to the root, anchored at the root (``uploads/private``,
+    ``/cache``); a leading ``**/`` or ``*/`` matches at any depth, the root's own entries included,
+    so the older ``*/.git`` keeps excluding every ``.git``. A trailing ``/`` is ignored.
+    """
+    names, paths = [], []
+    for pat in patterns or []:
+        if not pat:
+            continue
+        pat = pat.rstrip('/')
+        anchored = pat.startswith('/')
+        pat = pat.lstrip('/')
+        if not pat:
+            continue
+        if not anchored and '/' not in pat:
+            names.append(_glob_regex(pat))
+        elif not anchored and pat.startswith('*/'):
+            paths.append('(?:.*/)?' + _glob_regex(pat[2:]))
+        else:
+            paths.append(_glob_regex(pat))
+
+    def build(parts):
+        if not parts:
+            return None
+        return re.compile('|'.join('(?:%s)' % p for p in parts), re.DOTALL).fullmatch
+
+    return build(names), build(paths)
 
 
 def resolve_group(group, check_mode=False):
@@ -387,7 +599,8 @@ def resolve_owner(owner, check_mode=False):
 
 
 _COUNTERS = ('scanned', 'group_fixed', 'owner_fixed', 'mode_fixed', 'world_writable_removed',
-             'special_bits_cleared', 'excluded', 'vanished', 'error_count')
+             'special_bits_cleared', 'excluded', 'vanished', 'error_count', 'hardlinks_skipped',
+             'hardlinks_unsafe', 'unfixable')
 
 
 class Remediator:
@@ -397,7 +610,7 @@ class Remediator:
     def __init__(self, gid, uid=-1, exclude=None, check_mode=False, sample_size=20):
         self.gid = gid
         self.uid = uid
-        self.exclude_re = compile_excludes(exclude)
+        self.exclude_name, self.exclude_path = compile_excludes(exclude)
         self.check_mode = check_mode
         self.sample_size = max(0, int(sample_size))
         self.seen_links = set()
@@ -406,6 +619,9 @@ class Remediator:
         self.special_paths = []
         self.skipped_special = []
         self.skipped_mounts = []
+        self.hardlink_paths = []
+        self.unfixable_paths = []
+        self.mounts = frozenset()
         for name in _COUNTERS:
             setattr(self, name, 0)
 
@@ -420,6 +636,28 @@ class Remediator:
             msg = str(exc)
         self.error_count += 1
         self.errors.append({'path': display_path(path), 'error': msg})
+
+    def _unfixable(self, path, kind, perm, exc):
+        """An entry that needed a fix that failed (EPERM on an immutable file, EROFS...)."""
+        self.unfixable += 1
+        if len(self.unfixable_paths) < LIST_CAP:
+            self.unfixable_paths.append({'path': display_path(path), 'type': kind, 'mode': '%04o' % perm,
+                                         'error': exc.strerror or str(exc)})
+
+    def _hardlink(self, path, kind, st):
+        """A file (or symlink) with several links: left untouched, reported once per inode."""
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen_links:
+            return
+        self.seen_links.add(key)
+        perm = st.st_mode & 0o7777
+        unsafe = kind == 'file' and bool(perm & (0o002 | FILE_SPECIAL))
+        self.hardlinks_skipped += 1
+        if unsafe:
+            self.hardlinks_unsafe += 1
+        if len(self.hardlink_paths) < LIST_CAP:
+            self.hardlink_paths.append({'path': display_path(path), 'type': kind, 'mode': '%04o' % perm,
+                                        'nlink': st.st_nlink, 'gid': st.st_gid, 'unsafe': unsafe})
 
     def _special(self, path, kind, before, after):
         self.special_bits_cleared += 1
@@ -456,13 +694,17 @@ class Remediator:
         if want == perm and st.st_gid == self.gid and new_uid == st.st_uid:
             return
         if not self.check_mode:
+            chowned = False
             try:
                 if st.st_gid != self.gid or new_uid != st.st_uid:
                     os.fchown(fd, uid, self.gid)
+                    chowned = True
                 if want != perm:
                     os.fchmod(fd, want)
             except OSError as exc:
-                self._error(path, exc)
+                if chowned:  # the group (owner) did change
+                    self._record(path, 'directory', perm, perm, st.st_uid, st.st_gid, new_uid, self.gid)
+                self._unfixable(path, 'directory', perm, exc)
                 return
         self._record(path, 'directory', perm, want, st.st_uid, st.st_gid, new_uid, self.gid)
 
@@ -470,13 +712,12 @@ class Remediator:
         """Fix one regular file through an O_NOFOLLOW descriptor verified against the lstat.
 
         Returns (perm_before, perm_after, uid_before, gid_before) of what was (or, in check
-        mode, would be) changed, or None. The caller does the accounting (hot path).
+        mode, would be) changed, or None. The caller does the accounting (hot path). A file with
+        several hard links may be a link to a file outside the docroot: it is left untouched.
         """
         if st.st_nlink > 1:
-            key = (st.st_dev, st.st_ino)
-            if key in self.seen_links:
-                return None
-            self.seen_links.add(key)
+            self._hardlink(dirpath + '/' + name, 'file', st)
+            return None
         uid = self.uid
         gid = self.gid
         if self.check_mode:
@@ -486,41 +727,62 @@ class Remediator:
             fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                exc = OSError(errno.ELOOP, 'replaced by a symlink during the walk; not followed')
-            self._error(dirpath + '/' + name, exc)
+                self._error(dirpath + '/' + name,
+                            OSError(errno.ELOOP, 'replaced by a symlink during the walk; not followed'))
+            elif exc.errno == errno.ENOENT:
+                self._error(dirpath + '/' + name, exc)
+            else:
+                self._unfixable(dirpath + '/' + name, 'file', st.st_mode & 0o7777, exc)
             return None
+        chowned = False
+        perm = st.st_mode & 0o7777
         try:
             fst = os.fstat(fd)
             if fst.st_ino != st.st_ino or fst.st_dev != st.st_dev:
                 self._error(dirpath + '/' + name, 'replaced during the walk; skipped')
                 return None
             perm = fst.st_mode & 0o7777
+            if fst.st_nlink > 1:  # hard-linked since the lstat
+                self._hardlink(dirpath + '/' + name, 'file', fst)
+                return None
             want = FILE_TARGET[perm]
             uid0 = fst.st_uid
             gid0 = fst.st_gid
             if gid0 != gid or (uid != -1 and uid0 != uid):
                 os.fchown(fd, uid, gid)  # before fchmod: chown may clear setuid/setgid
+                chowned = True
             elif want == perm:
                 return None  # fixed meanwhile
             if want != perm:
                 os.fchmod(fd, want)
         except OSError as exc:
-            self._error(dirpath + '/' + name, exc)
+            if chowned:  # the group (owner) did change: account for it, the mode did not
+                if gid0 != gid:
+                    self.group_fixed += 1
+                if uid != -1 and uid0 != uid:
+                    self.owner_fixed += 1
+            self._unfixable(dirpath + '/' + name, 'file', perm, exc)
             return None
         finally:
             os.close(fd)
         return perm, want, uid0, gid0
 
     def _fix_link(self, dfd, name, st, dirpath):
+        if st.st_nlink > 1:  # a hard link to a symlink: its group is shared with the other name
+            self._hardlink(dirpath + '/' + name, 'link', st)
+            return
         uid = self.uid
         new_uid = st.st_uid if uid == -1 else uid
+        perm = st.st_mode & 0o7777
         if not self.check_mode:
             try:
                 os.chown(name, uid, self.gid, dir_fd=dfd, follow_symlinks=False)
             except OSError as exc:
-                self._error(dirpath + '/' + name, exc)
+                if exc.errno == errno.ENOENT:
+                    self._error(dirpath + '/' + name, exc)
+                else:
+                    self._unfixable(dirpath + '/' + name, 'link', perm, exc)
                 return
-        perm = st.st_mode & 0o7777
         self._record(dirpath + '/' + name, 'link', perm, perm, st.st_uid, st.st_gid, new_uid, self.gid)
 
     # -- walk --------------------------------------------------------------------------------
@@ -536,13 +798,16 @@ class Remediator:
         uid = self.uid
         check_owner = uid != -1
         good = GOOD_FILE_MODES
-        excl = self.exclude_re
+        excl_name = self.exclude_name
+        excl_path = self.exclude_path
+        mounts = self.mounts
         fix_file = self._fix_file
         n = group_fixed = owner_fixed = mode_fixed = ww_removed = 0
         try:
             with it:
                 for entry in it:
-                    if excl is not None and excl.match(rel + entry.name):
+                    if excl_name is not None and excl_name(entry.name) or \
+                            excl_path is not None and excl_path(rel + entry.name):
                         self.excluded += 1
                         continue
                     try:
@@ -559,7 +824,7 @@ class Remediator:
                     elif mode & _S_IFMT != _S_IFREG:
                         kind = mode & _S_IFMT
                         if kind == _S_IFDIR:
-                            if st.st_dev != dev:
+                            if st.st_dev != dev or (mounts and path + '/' + entry.name in mounts):
                                 self.skipped_mounts.append(display_path(path + '/' + entry.name))
                             else:
                                 subdirs.append((entry.name, st.st_ino))
@@ -569,6 +834,9 @@ class Remediator:
                         else:
                             self.skipped_special.append({'path': display_path(path + '/' + entry.name),
                                                          'type': _special_kind(mode)})
+                        continue
+                    if mounts and path + '/' + entry.name in mounts:  # a file bind-mounted here
+                        self.skipped_mounts.append(display_path(path + '/' + entry.name))
                         continue
                     # A regular file needing a fix; accounting inline (the first run's hot path).
                     done = fix_file(fd, entry.name, st, path)
@@ -597,16 +865,12 @@ class Remediator:
         self.scanned += n
         return subdirs
 
-    def walk(self, root):
-        """Walk one validated root; return its per-root counters."""
+    def walk(self, root, fd, mounts=frozenset()):
+        """Walk one validated root from its pinned descriptor ``fd`` (closed here); ``mounts``:
+        mount points below the root (never entered). Returns the root's counters."""
         before = {name: getattr(self, name) for name in _COUNTERS}
         result = {'path': display_path(root)}
-        try:
-            fd = os.open(root, DIR_FLAGS)
-        except OSError as exc:
-            self._error(root, exc)
-            result.update(self._delta(before))
-            return result
+        self.mounts = mounts
         stack = []
         try:
             st = os.fstat(fd)
@@ -614,6 +878,7 @@ class Remediator:
             self.scanned += 1
             self._fix_dir(fd, st, root)
             stack.append((fd, root, '', self._scan(fd, root, '', dev)))
+            fd = -1
             while stack:
                 pfd, ppath, prel, subdirs = stack[-1]
                 if not subdirs:
@@ -643,8 +908,11 @@ class Remediator:
                         os.close(cfd)
                     raise
         finally:
+            if fd >= 0:
+                os.close(fd)
             for frame in stack:
                 os.close(frame[0])
+            self.mounts = frozenset()
         result.update(self._delta(before))
         return result
 
@@ -657,7 +925,9 @@ class Remediator:
         res.update(samples=self.samples, errors=self.errors,
                    special_bits_cleared_paths=self.special_paths,
                    skipped_special_files=self.skipped_special,
-                   skipped_mounts=self.skipped_mounts)
+                   skipped_mounts=self.skipped_mounts,
+                   hardlinks_skipped_paths=self.hardlink_paths,
+                   unfixable_paths=self.unfixable_paths)
         res['changed'] = bool(res['group_fixed'] or res['owner_fixed'] or res['mode_fixed'])
         return res
 
@@ -675,16 +945,31 @@ def _special_kind(mode):
 
 
 def remediate(paths, group, owner=None, exclude=None, check_mode=False, sample_size=20,
-              forbidden_paths=None, allowed_prefixes=None):
+              forbidden_paths=None, allowed_prefixes=None, mountinfo=MOUNTINFO):
     """Pure entry point (used by the module, the tests and the benchmark).
 
-    Raises RootError / ValueError before anything changes on bad input.
+    Raises RootError / ValueError before anything changes on bad input. ``mountinfo``: the mount
+    table to read (the tests inject one to simulate bind mounts).
     """
     roots, missing = validate_roots(paths, forbidden_paths, allowed_prefixes, check_mode)
-    gid = resolve_group(group, check_mode)
-    uid = resolve_owner(owner, check_mode)
-    rem = Remediator(gid, uid, exclude, check_mode, sample_size)
-    per_root = [rem.walk(root) for root in roots]
+    try:
+        gid = resolve_group(group, check_mode)
+        uid = resolve_owner(owner, check_mode)
+        rem = Remediator(gid, uid, exclude, check_mode, sample_size)
+        points = read_mount_points(mountinfo) if roots else set()
+    except BaseException:
+        for _root, fd in roots:
+            os.close(fd)
+        raise
+    per_root = []
+    while roots:
+        root, fd = roots.pop(0)
+        try:
+            per_root.append(rem.walk(root, fd, mounts_below(root, points)))
+        except BaseException:
+            for _root, other in roots:
+                os.close(other)
+            raise
     per_root.extend({'path': display_path(m), 'skipped': True} for m in missing)
     res = rem.result()
     res['roots'] = per_root
@@ -713,6 +998,11 @@ def render_diff(res, group, sample_size):
             after.append('  %s %s mode=%s uid=%s gid=%s' % (s['type'], s['path'], a['mode'], a['uid'], a['gid']))
     return {'before': '\n'.join(before) + '\n', 'after': '\n'.join(after) + '\n',
             'before_header': 'docroot permissions (before)', 'after_header': 'docroot permissions (after)'}
+
+
+def _first(items, fmt, limit=5):
+    shown = ', '.join(fmt(i) for i in items[:limit])
+    return shown + (', ...' if len(items) > limit else '')
 
 
 def main():
@@ -745,10 +1035,29 @@ def main():
     for missing in res['missing_roots']:
         module.warn('docroot %s does not exist yet (check mode): skipped' % missing)
     if res['errors']:
-        module.warn('%d docroot entries could not be examined or fixed (vanished: %d); see errors'
+        module.warn('%d docroot entries could not be examined (vanished: %d); see errors'
                     % (len(res['errors']), res['vanished']))
+    if res['hardlinks_skipped']:
+        module.warn('%d hard-linked files in the docroots left untouched (a hard link may point outside the '
+                    'docroot), %d of them world-writable or with setuid/setgid/sticky bits; see '
+                    'hardlinks_skipped_paths: %s'
+                    % (res['hardlinks_skipped'], res['hardlinks_unsafe'],
+                       _first(res['hardlinks_skipped_paths'], lambda h: '%s (%s, %d links)'
+                              % (h['path'], h['mode'], h['nlink']))))
     if module._diff:
         res['diff'] = render_diff(res, p['group'], p['sample_size'])
+    bad = res['unfixable'] + res['hardlinks_unsafe']
+    if bad:
+        msg = ('%d docroot entries stay non-compliant: %d could not be fixed (%s), %d hard-linked files are '
+               'world-writable or have special bits (%s); fix or unlink them by hand'
+               % (bad, res['unfixable'],
+                  _first(res['unfixable_paths'], lambda u: '%s: %s' % (u['path'], u['error'])) or 'none',
+                  res['hardlinks_unsafe'],
+                  _first([h for h in res['hardlinks_skipped_paths'] if h['unsafe']],
+                         lambda h: '%s %s' % (h['path'], h['mode'])) or 'none'))
+        if not module.check_mode:
+            module.fail_json(msg=msg, **res)
+        module.warn(msg + ' (check mode: drift)')
     module.exit_json(**res)
 
 
