@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import json
+import re
 
 DOCUMENTATION = r"""
 name: fw_addresses
@@ -17,6 +20,15 @@ description:
     that did not resolve.
   - C(fw_rules) normalises rule dicts for the ruleset template (sets split by family).
   - C(fw_contains) tells whether an address lies in one of the given CIDRs.
+  - C(fw_address_refusals) lists, as messages naming the variable, the entries of an address
+    list that cover every address (C(0.0.0.0/0), C(::/0) and other spellings of C(/0)), that
+    are wider than C(/8) (IPv4) or C(/32) (IPv6) without an override reason, or that are
+    IPv4-mapped IPv6 (C(::ffff:192.0.2.1), which never matches a packet).
+  - C(fw_port_refusals) lists, as messages naming the variable, malformed ports and ports
+    written with non-ASCII digits.
+  - C(fw_port_overlaps) lists, as messages naming the variable, the ports of a list that fall
+    on reserved ports (SSH, FTP control and passive range).
+  - C(fw_diff) is a unified diff of two texts (live and intended ruleset listings).
 positional: _input
 options:
   _input:
@@ -69,28 +81,143 @@ def fw_addresses(entries):
     return result
 
 
+# FW-01..FW-03: the widest prefix accepted without firewall_wide_prefixes_reason, per IP version.
+# IPv4 /8 still allows a large private network (10.0.0.0/8, a VPN); IPv6 /32 is a whole
+# provider allocation, far wider than any office (/48, /56).
+WIDEST_PREFIX = {4: 8, 6: 32}
+_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
+_EVERYTHING_RE = re.compile(r"/0+$")
+
+
 def _port(value):
+    """An int 1-65535 from an int or a string of ASCII digits, else None (never raises)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 1 <= value <= 65535 else None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return _port(int(value))
     return None
 
 
+def _port_range(value):
+    """(low, high) of a valid port or "low-high" range, else None."""
+    if isinstance(value, str) and value.count("-") == 1:
+        low, high = (_port(part) for part in value.split("-"))
+        if low is not None and high is not None and low < high:
+            return low, high
+        return None
+    port = _port(value)
+    return None if port is None else (port, port)
+
+
+def _non_ascii(value):
+    return isinstance(value, str) and not value.isascii()
+
+
+def _show(values):
+    return json.dumps(values, ensure_ascii=False)
+
+
 def fw_bad_ports(ports):
     """Entries that are neither a port 1-65535 nor a "low-high" range with low < high."""
-    bad = []
-    for value in ports or []:
-        if isinstance(value, str) and value.count("-") == 1:
-            low, high = (_port(part) for part in value.split("-"))
-            if low is not None and high is not None and low < high:
-                continue
-        elif _port(value) is not None:
+    return [value for value in ports or [] if _port_range(value) is None]
+
+
+def fw_port_refusals(ports, variable):
+    """Messages naming ``variable`` for malformed ports and for ports with non-ASCII digits."""
+    ports = ports if isinstance(ports, list) else [ports]
+    unicode = [value for value in ports if _non_ascii(value)]
+    bad = [value for value in fw_bad_ports(ports) if value not in unicode]
+    messages = []
+    if unicode:
+        points = ", ".join(" ".join(f"U+{ord(c):04X}" for c in value if not c.isascii()) for value in unicode)
+        messages.append(
+            f"{variable} holds ports written with non-ASCII characters {_show(unicode)} ({points}): "
+            f"write ports with the ASCII digits 0-9, such as 22 or \"30000-30100\"."
+        )
+    if bad:
+        messages.append(
+            f"{variable} holds malformed ports {_show(bad)}: use numbers 1-65535 "
+            f"or ranges such as \"30000-30100\"."
+        )
+    return messages
+
+
+def fw_port_overlaps(ports, variable, reserved):
+    """Messages naming ``variable`` for its ports that fall on a reserved port list.
+
+    ``reserved`` is a list of {name, ports, why}: for instance the SSH port (admin sources
+    only) and the FTP ports (FTP sources only), which a port open to more sources would widen.
+    Malformed ports are left to fw_port_refusals.
+    """
+    messages = []
+    spans = [(value, _port_range(value)) for value in (ports if isinstance(ports, list) else [ports])]
+    for entry in reserved or []:
+        theirs = [_port_range(value) for value in entry.get("ports") or []]
+        theirs = [span for span in theirs if span is not None]
+        hits = [value for value, span in spans
+                if span is not None and any(span[0] <= high and low <= span[1] for low, high in theirs)]
+        if hits:
+            messages.append(
+                f"{variable} port(s) {_show(hits)} overlap {entry['name']} {_show(entry.get('ports') or [])}"
+                f"{' (' + entry['why'] + ')' if entry.get('why') else ''}: that would open them to more sources "
+                f"than intended; remove them from {variable} or move the other service."
+            )
+    return messages
+
+
+def fw_address_refusals(entries, variable, reason="", everything_overridable=True):
+    """Messages naming ``variable`` for entries that are too wide or IPv4-mapped.
+
+    Refused: any spelling of a /0 prefix (covers everything; also when the rest is not an
+    address, such as "0/0"), a prefix shorter than WIDEST_PREFIX for its IP version, and
+    IPv4-mapped IPv6 (::ffff:a.b.c.d), with the IPv4 form to write instead. A non-empty
+    ``reason`` (firewall_wide_prefixes_reason) lets wide and /0 prefixes through, except when
+    ``everything_overridable`` is false (FTP sources: never from any). Malformed entries are
+    left to fw_addresses.
+    """
+    reason = reason.strip() if isinstance(reason, str) else ""
+    everything, wide, mapped = [], [], []
+    for entry in entries or []:
+        net = _network(entry)
+        if net is None:
+            if isinstance(entry, str) and _EVERYTHING_RE.search(entry.strip()):
+                everything.append(entry)
             continue
-        bad.append(value)
-    return bad
+        if net.version == 6 and net.subnet_of(_MAPPED):
+            v4 = ipaddress.ip_network((int(net.network_address) & 0xFFFFFFFF, net.prefixlen - 96))
+            mapped.append((entry, str(v4.network_address) if v4.prefixlen == 32 else str(v4)))
+        elif net.prefixlen == 0:
+            everything.append(entry)
+        elif net.prefixlen < WIDEST_PREFIX[net.version]:
+            wide.append(entry)
+    messages = []
+    if mapped:
+        messages.append(
+            f"{variable} holds IPv4-mapped IPv6 addresses {_show([entry for entry, _ in mapped])}, which "
+            f"never match a packet: write the IPv4 form {_show([v4 for _, v4 in mapped])}."
+        )
+    if everything and (not reason or not everything_overridable):
+        hint = (
+            "FTP never opens to every source: list the client addresses or networks"
+            if not everything_overridable
+            else "list the addresses or networks, or set firewall_wide_prefixes_reason to say why"
+        )
+        messages.append(f"{variable} holds {_show(everything)}, which covers every address: {hint}.")
+    if wide and not reason:
+        messages.append(
+            f"{variable} holds {_show(wide)}, wider than /{WIDEST_PREFIX[4]} (IPv4) or "
+            f"/{WIDEST_PREFIX[6]} (IPv6): narrow it, or set firewall_wide_prefixes_reason to say why."
+        )
+    return messages
+
+
+def fw_diff(before, after, before_name="live", after_name="intended"):
+    """Unified diff of two texts, as one string (empty when they are equal)."""
+    return "\n".join(difflib.unified_diff(
+        (before or "").splitlines(), (after or "").splitlines(), before_name, after_name, lineterm="",
+    ))
 
 
 def fw_hostnames(entries):
@@ -145,10 +272,14 @@ class FilterModule:
 
     def filters(self):
         return {
+            "fw_address_refusals": fw_address_refusals,
             "fw_addresses": fw_addresses,
             "fw_bad_ports": fw_bad_ports,
             "fw_contains": fw_contains,
+            "fw_diff": fw_diff,
             "fw_hostnames": fw_hostnames,
+            "fw_port_overlaps": fw_port_overlaps,
+            "fw_port_refusals": fw_port_refusals,
             "fw_resolved": fw_resolved,
             "fw_rules": fw_rules,
         }

@@ -63,3 +63,100 @@ def test_resolved_mirrors():
         {"item": "mirror.example", "ansible_facts": {"getent_ahosts": {"203.0.113.80": []}}},
     ]
     assert fw.fw_resolved(results) == {"addresses": ["2001:db8::80", "203.0.113.80"], "unresolved": ["gone.invalid"]}
+
+
+@pytest.mark.parametrize("everything", ["0.0.0.0/0", "::/0", "0::0/0", "0.0.0.0/00", "0/0", "0.0/0", "::0/0"])
+def test_every_spelling_of_everything_is_refused(everything):
+    messages = fw.fw_address_refusals(["10.47.113.40", everything], "firewall_admin_sources")
+    assert len(messages) == 1
+    assert messages[0].startswith(f'firewall_admin_sources holds ["{everything}"], which covers every address')
+    assert "firewall_wide_prefixes_reason" in messages[0]
+
+
+@pytest.mark.parametrize("wide", ["10.0.0.0/7", "0.0.0.0/1", "128.0.0.0/1", "2000::/3", "2001:db8::/31", "8000::/1"])
+def test_prefixes_wider_than_the_threshold_are_refused(wide):
+    messages = fw.fw_address_refusals([wide], "firewall_egress_extra entry \"backup\" addresses")
+    assert messages == [
+        f'firewall_egress_extra entry "backup" addresses holds ["{wide}"], wider than /8 (IPv4) or /32 (IPv6): '
+        "narrow it, or set firewall_wide_prefixes_reason to say why."
+    ]
+
+
+@pytest.mark.parametrize("fine", ["10.0.0.0/8", "172.16.0.0/16", "198.51.100.7", "2001:db8::/32", "2001:db8:100::/48", "::1"])
+def test_prefixes_at_or_below_the_threshold_pass(fine):
+    assert fw.fw_address_refusals([fine], "firewall_admin_sources") == []
+
+
+def test_malformed_entries_are_left_to_fw_addresses():
+    assert fw.fw_address_refusals(["any", "10.0.0.5/24", 42, None, "example.org"], "x") == []
+
+
+def test_a_reason_lets_wide_and_everything_through_except_for_ftp():
+    entries = ["0.0.0.0/0", "::/0", "10.0.0.0/6"]
+    assert fw.fw_address_refusals(entries, "firewall_admin_sources", "public SSH, keys only (ticket 42)") == []
+    assert fw.fw_address_refusals(entries, "firewall_admin_sources", "   ") != []
+    ftp = fw.fw_address_refusals(entries, "firewall_ftp_sources", "customers everywhere", everything_overridable=False)
+    assert ftp == [
+        'firewall_ftp_sources holds ["0.0.0.0/0", "::/0"], which covers every address: FTP never opens to every '
+        "source: list the client addresses or networks."
+    ]
+
+
+@pytest.mark.parametrize(("mapped", "v4"), [
+    ("::ffff:10.47.113.40", "10.47.113.40"),
+    ("::ffff:a2f:7128", "10.47.113.40"),
+    ("::ffff:10.47.113.0/120", "10.47.113.0/24"),
+    ("::ffff:0:0/96", "0.0.0.0/0"),
+])
+def test_ipv4_mapped_sources_are_refused_with_the_ipv4_form(mapped, v4):
+    messages = fw.fw_address_refusals([mapped], "firewall_ftp_sources", "a reason does not help")
+    assert messages == [
+        f'firewall_ftp_sources holds IPv4-mapped IPv6 addresses ["{mapped}"], which never match a packet: '
+        f'write the IPv4 form ["{v4}"].'
+    ]
+
+
+@pytest.mark.parametrize("unicode", ["٢٢", "2²", "２２", "３００００-３０１００", "80\u00a0"])
+def test_non_ascii_digits_in_ports_are_refused_with_a_message(unicode):
+    assert fw.fw_bad_ports([unicode]) == [unicode]
+    messages = fw.fw_port_refusals([80, unicode], "firewall_web_ports")
+    assert len(messages) == 1
+    assert messages[0].startswith(f'firewall_web_ports holds ports written with non-ASCII characters ["{unicode}"] (U+')
+    assert "ASCII digits 0-9" in messages[0]
+
+
+def test_port_refusals_keep_the_malformed_message():
+    assert fw.fw_port_refusals([80, 70000, "٢"], "firewall_web_ports") == [
+        'firewall_web_ports holds ports written with non-ASCII characters ["٢"] (U+0662): write ports with the '
+        'ASCII digits 0-9, such as 22 or "30000-30100".',
+        'firewall_web_ports holds malformed ports [70000]: use numbers 1-65535 or ranges such as "30000-30100".',
+    ]
+    assert fw.fw_port_refusals([22, "30000-30100"], "x") == []
+
+
+RESERVED = [
+    {"name": "firewall_ssh_port", "ports": [22], "why": "SSH, admin sources only"},
+    {"name": "firewall_ftp_ports", "ports": [21, "30000-30100"], "why": "FTP, FTP sources only"},
+]
+
+
+@pytest.mark.parametrize(("ports", "hits", "name"), [
+    ([80, 443, 21], [21], "firewall_ftp_ports"),
+    ([80, "30050"], ["30050"], "firewall_ftp_ports"),
+    (["29990-30000"], ["29990-30000"], "firewall_ftp_ports"),
+    ([22, 80], [22], "firewall_ssh_port"),
+    (["20-23"], ["20-23"], "firewall_ssh_port"),
+])
+def test_ports_overlapping_ssh_or_ftp_are_refused(ports, hits, name):
+    messages = [m for m in fw.fw_port_overlaps(ports, "firewall_web_ports", RESERVED) if f"overlap {name}" in m]
+    assert len(messages) == 1
+    assert messages[0].startswith(f"firewall_web_ports port(s) {fw._show(hits)} overlap {name}")
+
+
+def test_ports_apart_from_ssh_and_ftp_pass():
+    assert fw.fw_port_overlaps([80, 443, "8000-8080", 30101, 20, 70000, "bad"], "firewall_web_ports", RESERVED) == []
+
+
+def test_diff_of_listings():
+    assert fw.fw_diff("a\nb\n", "a\nb\n") == ""
+    assert "\n-\t\taccept\n" in fw.fw_diff("chain output {\n\t\taccept\n}\n", "chain output {\n}\n")

@@ -32,6 +32,24 @@ CASES = {
         {"firewall_log_prefix": 'DROP" accept'},
         "firewall_log_prefix must be 1-64 letters",
     ),
+    # Issue 9: "any" spelled as a CIDR, web ports over FTP, sources that never match.
+    "0.0.0.0/0 as an FTP source": (
+        {"firewall_ftp_sources": ["10.47.113.40", "0.0.0.0/0"]},
+        'firewall_ftp_sources holds ["0.0.0.0/0"], which covers every address: FTP never opens to every source',
+    ),
+    "::/0 as an admin source": (
+        {"firewall_admin_sources": ["10.47.113.40", "10.47.113.1", "::/0"]},
+        'firewall_admin_sources holds ["::/0"], which covers every address',
+    ),
+    "web ports with the FTP port": (
+        {"webserver_ports": [80, 443, 21]},
+        "firewall_web_ports (webserver_ports) port(s) [21] overlap firewall_ftp_ports",
+    ),
+    "IPv4-mapped FTP source": (
+        {"firewall_ftp_sources": ["::ffff:10.47.113.40"]},
+        'firewall_ftp_sources holds IPv4-mapped IPv6 addresses ["::ffff:10.47.113.40"], which never match a '
+        'packet: write the IPv4 form ["10.47.113.40"]',
+    ),
     "unresolvable package mirror": (
         {"firewall_egress_package_mirrors": ["mirror.nonexistent.invalid"]},
         'firewall_egress_package_mirrors: ["mirror.nonexistent.invalid"] did not resolve on the host',
