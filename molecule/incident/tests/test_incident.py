@@ -6,7 +6,6 @@ timing of each protocol is written to reports/incident-ban-timing.txt.
 """
 
 import time
-from pathlib import Path
 
 import pytest
 from testlib import (
