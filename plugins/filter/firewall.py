@@ -167,7 +167,8 @@ def fw_port_overlaps(ports, variable, reserved):
     return messages
 
 
-def fw_address_refusals(entries, variable, reason="", everything_overridable=True):
+def fw_address_refusals(entries, variable, reason="", everything_overridable=True,
+                        override="firewall_wide_prefixes_reason"):
     """Messages naming ``variable`` for entries that are too wide or IPv4-mapped.
 
     Refused: any spelling of a /0 prefix (covers everything; also when the rest is not an
@@ -175,7 +176,8 @@ def fw_address_refusals(entries, variable, reason="", everything_overridable=Tru
     IPv4-mapped IPv6 (::ffff:a.b.c.d), with the IPv4 form to write instead. A non-empty
     ``reason`` (firewall_wide_prefixes_reason) lets wide and /0 prefixes through, except when
     ``everything_overridable`` is false (FTP sources: never from any). Malformed entries are
-    left to fw_addresses.
+    left to fw_addresses. ``override`` names the reason variable in the messages; empty when
+    there is none (bruteforce_ignoreip: nothing may make every source unbannable).
     """
     reason = reason.strip() if isinstance(reason, str) else ""
     everything, wide, mapped = [], [], []
@@ -202,13 +204,13 @@ def fw_address_refusals(entries, variable, reason="", everything_overridable=Tru
         hint = (
             "FTP never opens to every source: list the client addresses or networks"
             if not everything_overridable
-            else "list the addresses or networks, or set firewall_wide_prefixes_reason to say why"
+            else "list the addresses or networks" + (f", or set {override} to say why" if override else "")
         )
         messages.append(f"{variable} holds {_show(everything)}, which covers every address: {hint}.")
     if wide and not reason:
         messages.append(
             f"{variable} holds {_show(wide)}, wider than /{WIDEST_PREFIX[4]} (IPv4) or "
-            f"/{WIDEST_PREFIX[6]} (IPv6): narrow it, or set firewall_wide_prefixes_reason to say why."
+            f"/{WIDEST_PREFIX[6]} (IPv6): narrow it" + (f", or set {override} to say why." if override else ".")
         )
     return messages
 

@@ -160,3 +160,11 @@ def test_ports_apart_from_ssh_and_ftp_pass():
 def test_diff_of_listings():
     assert fw.fw_diff("a\nb\n", "a\nb\n") == ""
     assert "\n-\t\taccept\n" in fw.fw_diff("chain output {\n\t\taccept\n}\n", "chain output {\n}\n")
+
+
+def test_refusals_without_an_override_do_not_name_one():
+    """bruteforce_ignoreip has no override: its messages never point at the firewall's reason variable."""
+    messages = fw.fw_address_refusals(["0.0.0.0/0", "16.0.0.0/4"], "bruteforce_ignoreip", "", True, "")
+    assert len(messages) == 2
+    assert all("firewall_wide_prefixes_reason" not in message for message in messages)
+    assert fw.fw_address_refusals(["127.0.0.1/8", "::1", "203.0.113.0/24"], "bruteforce_ignoreip", "", True, "") == []

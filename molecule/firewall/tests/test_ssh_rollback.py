@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from testlib import PROJECT, checksums, output_text, run_role
+from testlib import PROJECT, ansible_playbook, checksums, output_text, run_role
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -39,10 +39,10 @@ def ssh_inventory(tmp_path_factory):
     return directory
 
 
-def ssh_open(timeout=1.0):
+def ssh_open(timeout=1.0, port=22):
     """The controller completes a TCP handshake with the host's SSH port."""
     try:
-        socket.create_connection((HOST, 22), timeout=timeout).close()
+        socket.create_connection((HOST, port), timeout=timeout).close()
         return True
     except OSError:
         return False
@@ -134,3 +134,32 @@ def test_fw05_ruleset_that_cuts_ssh_is_rolled_back_by_the_host(host, ssh_invento
     reports.mkdir(exist_ok=True)
     (reports / "firewall-rollback-timing.json").write_text(json.dumps(timing, indent=2) + "\n")
     print(f"FW-05 rollback timing: {timing}")
+
+
+def sshd_ports(host):
+    with host.sudo():
+        return sorted(int(line.split()[1]) for line in host.check_output("sshd -T").splitlines()
+                      if line.startswith("port "))
+
+
+def test_ssh01_port_change_over_ssh_keeps_the_connected_port_until_proven(host, ssh_inventory):
+    """Issue #9: changing ssh_port moved sshd mid-play and the FW-05 reconnect (old port) failed.
+    Now the port Ansible is connected on stays open in sshd and the firewall, the new one is proven
+    from the controller, and the old one closes on the first run made over the new port."""
+    playbook = Path(__file__).resolve().parents[1] / "ssh_port.yml"
+    name = host.backend.get_hostname()
+    try:
+        moved = ansible_playbook(playbook, name, {"ssh_port": 2222}, inventory=ssh_inventory)
+        assert moved.returncode == 0, moved.stdout[-3000:]
+        assert sshd_ports(host) == [22, 2222]
+        assert ssh_open(port=22) and ssh_open(port=2222)
+
+        over_new = ansible_playbook(playbook, name, {"ssh_port": 2222, "ansible_port": 2222}, inventory=ssh_inventory)
+        assert over_new.returncode == 0, over_new.stdout[-3000:]
+        assert sshd_ports(host) == [2222]
+        assert ssh_open(port=2222) and not ssh_open(port=22)
+    finally:
+        for extra in ({"ssh_port": 22, "ansible_port": 2222}, {"ssh_port": 22}):
+            back = ansible_playbook(playbook, name, extra, inventory=ssh_inventory)
+            assert back.returncode == 0, back.stdout[-3000:]
+    assert sshd_ports(host) == [22]

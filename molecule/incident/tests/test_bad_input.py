@@ -18,6 +18,14 @@ CASES = {
         "bruteforce", {"bruteforce_banaction": "iptables-multiport"},
         "the ban actions nftables ones",
     ),
+    "every source ignored by fail2ban": (
+        "bruteforce", {"bruteforce_ignoreip": ["127.0.0.1/8", "0.0.0.0/0"]},
+        'bruteforce_ignoreip holds ["0.0.0.0/0"], which covers every address: list the addresses or networks.',
+    ),
+    "a /4 ignored by fail2ban": (
+        "bruteforce", {"bruteforce_ignoreip": ["16.0.0.0/4"]},
+        'bruteforce_ignoreip holds ["16.0.0.0/4"], wider than /8 (IPv4) or /32 (IPv6): narrow it.',
+    ),
     "retention shorter than 180 days": (
         "logging", {"logging_retention_days": 30},
         "logging_retention_days must be at least 180",
