@@ -25,6 +25,7 @@ DOCROOT_CASES = {
     "var/www/html": "a docroot must be an absolute path without '.', '..' or '//' components",
     "/var/www/../../etc": "a docroot must be an absolute path without '.', '..' or '//' components",
     "/var/www/html/./x": "a docroot must be an absolute path without '.', '..' or '//' components",
+    "/var/www/my site": "a docroot must be an absolute path without '.', '..' or '//' components, nor spaces",
 }
 
 
@@ -50,6 +51,10 @@ VSFTPD_CASES = {
     "system account as FTP member": (
         {"workgroup_members": [NEW_MEMBER, {"name": "_apt", "ftp": True}]},
         'FTP member "_apt" (uid 42) is refused',
+    ),
+    "passive range of one port": (
+        {"vsftpd_pasv_min_port": 30000, "vsftpd_pasv_max_port": 30000},
+        "vsftpd_pasv_min_port..vsftpd_pasv_max_port must be a range of at least two ports",
     ),
     "passive range inverted": (
         {"vsftpd_pasv_min_port": 30100, "vsftpd_pasv_max_port": 30000},
