@@ -29,6 +29,7 @@ description:
   - C(fw_port_overlaps) lists, as messages naming the variable, the ports of a list that fall
     on reserved ports (SSH, FTP control and passive range).
   - C(fw_diff) is a unified diff of two texts (live and intended ruleset listings).
+  - C(fw_nameservers) lists the nameserver addresses of a resolv.conf text.
 positional: _input
 options:
   _input:
@@ -222,6 +223,16 @@ def fw_diff(before, after, before_name="live", after_name="intended"):
     ))
 
 
+def fw_nameservers(text):
+    """The nameserver addresses of a resolv.conf text, in order, without an IPv6 zone (%eth0)."""
+    servers = []
+    for line in (text or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            servers.append(fields[1].split("%", 1)[0])
+    return servers
+
+
 def fw_hostnames(entries):
     """The entries that are not addresses/CIDRs (to be resolved as hostnames)."""
     return [entry for entry in entries or [] if _network(entry) is None]
@@ -280,6 +291,7 @@ class FilterModule:
             "fw_contains": fw_contains,
             "fw_diff": fw_diff,
             "fw_hostnames": fw_hostnames,
+            "fw_nameservers": fw_nameservers,
             "fw_port_overlaps": fw_port_overlaps,
             "fw_port_refusals": fw_port_refusals,
             "fw_resolved": fw_resolved,

@@ -168,3 +168,9 @@ def test_refusals_without_an_override_do_not_name_one():
     assert len(messages) == 2
     assert all("firewall_wide_prefixes_reason" not in message for message in messages)
     assert fw.fw_address_refusals(["127.0.0.1/8", "::1", "203.0.113.0/24"], "bruteforce_ignoreip", "", True, "") == []
+
+
+def test_nameservers_of_a_resolv_conf():
+    text = "# stub\nnameserver 127.0.0.53\noptions edns0\n  nameserver 10.0.0.2 # comment\nnameserver fe80::1%eth0\nsearch x\nnameserver\n"
+    assert fw.fw_nameservers(text) == ["127.0.0.53", "10.0.0.2", "fe80::1"]
+    assert fw.fw_nameservers("") == []

@@ -54,6 +54,12 @@ CASES = {
         {"firewall_egress_package_mirrors": ["mirror.nonexistent.invalid"]},
         'firewall_egress_package_mirrors: ["mirror.nonexistent.invalid"] did not resolve on the host',
     ),
+    # Issue #10: fw-host's resolv.conf names Docker's embedded DNS (127.0.0.11), a local stub whose
+    # upstreams nothing on the host lists: egress deny would have cut DNS silently.
+    "local DNS stub with unknown upstreams": (
+        {"firewall_egress_dns_servers": []},
+        "/etc/resolv.conf names the local DNS stub 127.0.0.11, whose own queries to its upstream resolvers",
+    ),
 }
 
 
@@ -78,3 +84,24 @@ def test_check_mode_shows_the_ruleset_diff(host):
     assert result.returncode == 0, result.stdout[-3000:]
     assert "+\t\telements = { 10.47.113.40, 10.47.113.1, 192.0.2.0/24 }" in result.stdout
     assert (checksums(host, [RULES]), live(host)) == before
+
+
+def test_fw02_systemd_resolved_upstreams_are_allowed(host):
+    """Issue #10: on a cloud image, /etc/resolv.conf names systemd-resolved's stub (127.0.0.53) and
+    the stub's queries go to the upstreams in /run/systemd/resolve/resolv.conf: those, not the
+    stub, must be in the DNS egress set. (fw-host stands in for such an image: the upstream file
+    is written here, the stub address is Docker's.)"""
+    upstreams = "/run/systemd/resolve/resolv.conf"
+    with host.sudo():
+        host.run_expect([0], f"mkdir -p /run/systemd/resolve && printf 'nameserver 10.47.113.20\\n' > {upstreams}")
+    try:
+        result = run_role(host, "firewall", {"firewall_egress_dns_servers": []})
+        assert result.returncode == 0, result.stdout[-3000:]
+        with host.sudo():
+            dns = host.check_output("nft list set inet vps_baseline out_dns_v4")
+        assert "10.47.113.20" in dns and "127.0.0.11" not in dns
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"rm -f {upstreams}")
+        restored = run_role(host, "firewall")
+        assert restored.returncode == 0, restored.stdout[-3000:]
