@@ -1,5 +1,8 @@
 """Bad input is refused with a clear message before the ruleset changes; check mode shows a diff."""
 
+import re
+from pathlib import Path
+
 import pytest
 from testlib import checksums, output_text, run_role
 
@@ -89,17 +92,23 @@ def test_check_mode_shows_the_ruleset_diff(host):
 def test_fw02_systemd_resolved_upstreams_are_allowed(host):
     """Issue #10: on a cloud image, /etc/resolv.conf names systemd-resolved's stub (127.0.0.53) and
     the stub's queries go to the upstreams in /run/systemd/resolve/resolv.conf: those, not the
-    stub, must be in the DNS egress set. (fw-host stands in for such an image: the upstream file
-    is written here, the stub address is Docker's.)"""
+    stub, must be in the DNS egress set, or DNS dies after the run. fw-host stands in for such an
+    image: its stub is Docker's (127.0.0.11), which forwards from inside the container to this
+    machine's resolvers; the test writes those as the stub's upstreams, as systemd-resolved would."""
+    resolvers = re.findall(r"^nameserver\s+([0-9.]+)", Path("/etc/resolv.conf").read_text(), re.M)
+    assert resolvers, "the machine's /etc/resolv.conf names no IPv4 resolver"
     upstreams = "/run/systemd/resolve/resolv.conf"
+    lines = "".join(f"nameserver {address}\\n" for address in resolvers)
     with host.sudo():
-        host.run_expect([0], f"mkdir -p /run/systemd/resolve && printf 'nameserver 10.47.113.20\\n' > {upstreams}")
+        host.run_expect([0], f"mkdir -p /run/systemd/resolve && printf '{lines}' > {upstreams}")
     try:
         result = run_role(host, "firewall", {"firewall_egress_dns_servers": []})
         assert result.returncode == 0, result.stdout[-3000:]
         with host.sudo():
             dns = host.check_output("nft list set inet vps_baseline out_dns_v4")
-        assert "10.47.113.20" in dns and "127.0.0.11" not in dns
+            resolved = host.run("getent ahosts deb.debian.org")
+        assert all(address in dns for address in resolvers) and "127.0.0.11" not in dns, dns
+        assert resolved.rc == 0 and resolved.stdout.strip(), "DNS died behind the new ruleset"
     finally:
         with host.sudo():
             host.run_expect([0], f"rm -f {upstreams}")
