@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,25 +19,47 @@ APPLY_ROLE = Path(__file__).with_name("apply_role.yml")
 ACCOUNT_FILES = ("/etc/group", "/etc/passwd", "/etc/shadow", "/etc/gshadow")
 
 
-def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900, inventory=None):
+def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900, inventory=None, env=None,
+                     tags=None):
     """Run ansible-playbook against one Molecule instance; return the CompletedProcess.
 
     ``inventory`` defaults to Molecule's (docker connection); the SSH tests pass their own.
+    ``env`` adds environment variables (for example role_checkpoint's, see checkpoint_env).
     """
     inventory = str(inventory or os.environ["MOLECULE_INVENTORY_FILE"])
     cmd = [str(PROJECT / ".venv/bin/ansible-playbook"), "-i", inventory, "--limit", target, str(playbook)]
     if check:
         cmd += ["--check", "--diff"]
+    if tags:
+        cmd += ["--tags", tags]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as varfile:
         json.dump({"target": target, **(extra_vars or {})}, varfile)
     try:
-        env = {**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+        env = {**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", **(env or {})}
         return subprocess.run(
             [*cmd, "-e", f"@{varfile.name}"],
             capture_output=True, text=True, env=env, cwd=PROJECT, timeout=timeout, check=False,
         )
     finally:
         os.unlink(varfile.name)
+
+
+def checkpoint_env(host, peer, address, outfile):
+    """Environment for ansible_playbook: at every role boundary (molecule/resources/callback_plugins/
+    role_checkpoint.py), record which TCP ports of ``host`` the ``peer`` container can reach at
+    ``address`` (exposure_probe.py) as JSON lines in ``outfile``; read them with checkpoints()."""
+    resources = Path(__file__).parent
+    probe = [sys.executable, str(resources / "exposure_probe.py"), host, peer, address, str(outfile)]
+    return {
+        "ANSIBLE_CALLBACK_PLUGINS": f"{PROJECT / 'plugins/callback'}:{resources / 'callback_plugins'}",
+        "ANSIBLE_CALLBACKS_ENABLED": "compliance_report,role_checkpoint",
+        "ROLE_CHECKPOINT_COMMAND": shlex.join(probe),
+    }
+
+
+def checkpoints(outfile):
+    """The checkpoints recorded through checkpoint_env, in run order."""
+    return [json.loads(line) for line in Path(outfile).read_text().splitlines()]
 
 
 def run_role(host, role, extra_vars=None, check=False, inventory=None):

@@ -8,12 +8,15 @@ timing of each protocol is written to reports/incident-ban-timing.txt.
 import time
 
 import pytest
+import yaml
 from testlib import (
     PROJECT,
     ansible_playbook,
     assert_jailed,
     assert_sftp_upload_664,
     can_connect,
+    checkpoint_env,
+    checkpoints,
     ftp_login,
     output_text,
     peer,
@@ -238,24 +241,88 @@ def test_log01_remote_syslog_egress_rule_for_the_firewall(host):
     assert "172.31.250.30" in listing
 
 
+def jail_failures(host, jail):
+    with host.sudo():
+        status = host.check_output(f"fail2ban-client status {jail}")
+    return int(next(line for line in status.splitlines() if "Total failed:" in line).split()[-1])
+
+
+def test_bf01_ftp_jail_follows_a_moved_vsftpd_log(host, attacker):
+    """Issue #9: a changed vsftpd_log_file left the FTP jail reading the old file, so FTP password
+    guessing was never banned again. bruteforce_vsftpd_log now follows it: with the log moved, a
+    wrong FTP password from the attacker is counted by the jail (read from the live fail2ban)."""
+    moved = {"vsftpd_log_file": "/var/log/vsftpd-moved.log"}
+    name = host.backend.get_hostname()
+    site = PROJECT / "playbooks/site.yml"
+    try:
+        result = ansible_playbook(site, name, moved, tags="vsftpd,bruteforce")
+        assert result.returncode == 0, result.stdout[-3000:]
+        with host.sudo():
+            host.run_expect([0], "fail2ban-client unban --all")
+            assert "/var/log/vsftpd-moved.log" in host.check_output("fail2ban-client get vsftpd logpath")
+        counted = jail_failures(host, "vsftpd")
+        assert ftp_login(attacker, "ferry", SERVER, "not-the-password").rc == 67
+        for _ in range(20):
+            if jail_failures(host, "vsftpd") > counted:
+                break
+            time.sleep(0.5)
+        assert jail_failures(host, "vsftpd") > counted, "the FTP jail did not see the failed login"
+    finally:
+        back = ansible_playbook(site, name, tags="vsftpd,bruteforce")
+        assert back.returncode == 0, back.stdout[-3000:]
+        with host.sudo():
+            host.run_expect([0], "fail2ban-client unban --all")
+
+
 # ---------------------------------------------------------------------------------------------
 # Fail closed (issue #9). Last in the file: it takes vsftpd away and converges site.yml again.
 CLIENT = "172.31.250.30"
 SITE = PROJECT / "playbooks/site.yml"
 BROKEN_DROPIN = "/etc/ssh/sshd_config.d/99-left-by-someone.conf"
+FAIL_CLOSED_REPORT = PROJECT / "reports/incident-fail-closed.txt"
 
 
 def vsftpd_installed(host):
     return host.run("dpkg-query -W -f='${Status}' vsftpd").stdout.strip() == "install ok installed"
 
 
-def test_fail_closed_a_failed_run_never_leaves_ftp_open(host, attacker, client):
+def site_roles():
+    """site.yml's top-level roles, in order."""
+    return [r["role"] for r in yaml.safe_load(SITE.read_text())[0]["roles"]]
+
+
+# What the attacker (inside the admin network, outside firewall_ftp_sources) may reach by design.
+ATTACKER_ALLOWED = {22, 80, 443}
+
+
+def assert_closed_at_every_boundary(points, roles):
+    """At every checkpoint, the attacker reaches nothing that was closed before the run, and from
+    the firewall's boundary on nothing beyond the allowlist (a failure there leaves just that)."""
+    before = set(points[0]["reachable"])
+    firewall_done = False
+    for point in points:
+        firewall_done = firewall_done or point["label"] == "after:firewall"
+        extra = set(point["reachable"]) - ATTACKER_ALLOWED - (set() if firewall_done else before)
+        assert not extra, f"at {point['label']} the attacker reaches ports {sorted(extra)}: {points}"
+    labels = [p["label"] for p in points]
+    assert labels[0] == "before" and labels[-1] == "end", labels
+    assert labels[1:len(roles) + 1] == [f"after:{r}" for r in roles], labels
+
+
+def test_fail_closed_a_failed_run_never_leaves_ftp_open(host, attacker, client, tmp_path):
     """The vsftpd breach came through FTP open to any source. Before the fix, the firewall was the
     last role: any failure after vsftpd (or the firewall's own refusal at the end) left vsftpd
     listening with no ruleset at all. Here the host loses vsftpd and its ruleset (as before the
     baseline), FTP is narrowed to the client, and two runs fail: one on a bad input (refused
     before any change: vsftpd is not even installed), one at run time in the ssh role, after
-    vsftpd is installed (the firewall came first: the attacker cannot reach FTP)."""
+    vsftpd is installed (the firewall came first: the attacker cannot reach FTP).
+
+    A failure injected after each role: the failing run and the run that restores the host are
+    watched at every role boundary (role_checkpoint callback: the state there is exactly what a
+    failure in the next role's first task would leave, since notified handlers never run after a
+    failure). At each, the attacker tries every TCP port the host listens on."""
+    assert "force_handlers" not in (PROJECT / "ansible.cfg").read_text() + SITE.read_text()
+    name = host.backend.get_hostname()
     narrow = {"firewall_ftp_sources": [CLIENT]}
     with host.sudo():
         host.run_expect([0], "fail2ban-client unban --all")
@@ -263,23 +330,35 @@ def test_fail_closed_a_failed_run_never_leaves_ftp_open(host, attacker, client):
         host.run_expect([0], "nft delete table inet vps_baseline")
     assert not vsftpd_installed(host)
 
-    refused = ansible_playbook(SITE, host.backend.get_hostname(),
-                               {**narrow, "vsftpd_pasv_min_port": 30000, "vsftpd_pasv_max_port": 30000})
+    refused = ansible_playbook(SITE, name, {**narrow, "vsftpd_pasv_min_port": 30000, "vsftpd_pasv_max_port": 30000})
     assert refused.returncode != 0, refused.stdout[-3000:]
     assert not vsftpd_installed(host), "a refused run installed vsftpd before the firewall judged its input"
     assert "changed=0" in refused.stdout, refused.stdout[-3000:]
 
+    roles = site_roles()
     with host.sudo():
         host.run_expect([0], f"printf 'NoSuchOption yes\\n' > {BROKEN_DROPIN}")
     try:
-        failed = ansible_playbook(SITE, host.backend.get_hostname(), narrow)
+        watched = tmp_path / "failed.jsonl"
+        failed = ansible_playbook(SITE, name, narrow, env=checkpoint_env(name, "inc-attacker", SERVER, watched))
         assert failed.returncode != 0, failed.stdout[-3000:]
         assert "SSH-01" in output_text(failed), failed.stdout[-3000:]
         assert vsftpd_installed(host) and host.service("vsftpd").is_running
+        points = checkpoints(watched)
+        assert_closed_at_every_boundary(points, roles[:roles.index("ssh")])
+        assert 21 not in points[0]["listening"]
+        assert 21 in next(p for p in points if p["label"] == "after:vsftpd")["listening"]
+        assert 21 in points[-1]["listening"] and 22 in points[-1]["reachable"]
         assert not can_connect(attacker, SERVER, 21), "FTP reachable from outside firewall_ftp_sources after a failed run"
         assert can_connect(client, SERVER, 21)
     finally:
         with host.sudo():
             host.run_expect([0], f"rm -f {BROKEN_DROPIN}")
-    restored = ansible_playbook(SITE, host.backend.get_hostname())
+    watched = tmp_path / "restored.jsonl"
+    restored = ansible_playbook(SITE, name, narrow, env=checkpoint_env(name, "inc-attacker", SERVER, watched))
     assert restored.returncode == 0, restored.stdout[-3000:]
+    points_restored = checkpoints(watched)
+    FAIL_CLOSED_REPORT.write_text("".join(
+        f"{run} {p['label']}: listening {p['listening']} reachable from inc-attacker {p['reachable']}\n"
+        for run, points_of_run in (("failed-run", points), ("restore-run", points_restored)) for p in points_of_run))
+    assert_closed_at_every_boundary(points_restored, roles)
