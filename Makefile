@@ -25,6 +25,10 @@ images: ## Make sure Docker answers, then build the local base images (cached)
 	@scripts/ensure-docker
 	@images/build debian12 bookworm
 	@images/build debian13 trixie
+	@images/build debian12-minimal bookworm minimal
+	@images/build debian13-minimal trixie minimal
+	@images/build debian12-cloud bookworm cloud
+	@images/build debian13-cloud trixie cloud
 
 demo: setup images ## Bring a fresh-VPS container to baseline, twice; fail unless the re-run is changed=0
 	@scripts/demo
