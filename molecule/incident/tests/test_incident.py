@@ -255,7 +255,7 @@ def test_bf01_ftp_jail_follows_a_moved_vsftpd_log(host, attacker):
     name = host.backend.get_hostname()
     site = PROJECT / "playbooks/site.yml"
     try:
-        result = ansible_playbook(site, name, moved, tags="vsftpd,bruteforce")
+        result = ansible_playbook(site, name, moved, tags=["vsftpd", "bruteforce"])
         assert result.returncode == 0, result.stdout[-3000:]
         with host.sudo():
             host.run_expect([0], "fail2ban-client unban --all")
@@ -268,7 +268,7 @@ def test_bf01_ftp_jail_follows_a_moved_vsftpd_log(host, attacker):
             time.sleep(0.5)
         assert jail_failures(host, "vsftpd") > counted, "the FTP jail did not see the failed login"
     finally:
-        back = ansible_playbook(site, name, tags="vsftpd,bruteforce")
+        back = ansible_playbook(site, name, tags=["vsftpd", "bruteforce"])
         assert back.returncode == 0, back.stdout[-3000:]
         with host.sudo():
             host.run_expect([0], "fail2ban-client unban --all")
