@@ -7,11 +7,12 @@ go to reports/upload-modes.json.
 """
 
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
-from testlib import SSH_OPTS, peer
+from testlib import SSH_OPTS, peer, run_role
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -129,6 +130,13 @@ def test_dr05_upload_lands_group_writable_in_the_team_group(uploads, name):
     got = {f: (r["after poll"] is not None and compliant(int(r["after poll"], 8), r["local"]), r["group"])
            for f, r in uploads[name].items()}
     assert got == {f: (True, "workgroup") for f in CLIENTS[name][1]}, uploads[name]
+
+
+def test_dr03_has_nothing_left_to_fix_after_the_uploads(host, uploads):
+    """Issue #10: DR-03 used to "remediate" every upload at the next run (changed=1 after team.yml)."""
+    result = run_role(host, "docroot", check=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"team-debian12\s+: ok=\d+\s+changed=0\s", result.stdout), result.stdout[-3000:]
 
 
 def test_dr05_links_planted_by_the_web_server_user_are_not_followed(host, client, uploads):
