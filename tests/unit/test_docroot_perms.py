@@ -11,7 +11,7 @@ import types
 import pytest
 
 import docroot_perms as dp
-from conftest import DOCROOT_LIBRARY
+from conftest import DOCROOT_LIBRARY, MODULE_UTILS_BOOT, module_argv
 
 MODULE_FILE = os.path.join(DOCROOT_LIBRARY, 'docroot_perms.py')
 
@@ -548,7 +548,7 @@ def _ansible_env():
 def run_module(tmp_path, args):
     argsfile = tmp_path / 'args.json'
     argsfile.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-    proc = subprocess.run([sys.executable, MODULE_FILE, str(argsfile)], stdout=subprocess.PIPE,
+    proc = subprocess.run(module_argv(MODULE_FILE, str(argsfile)), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=_ansible_env(), cwd=str(tmp_path))
     return proc.returncode, json.loads(proc.stdout)
 
@@ -690,7 +690,7 @@ def test_mountinfo_escapes_and_unreadable_table(tmp_path, docroot, team_group):
     assert snapshot(docroot) == before  # refused before any change
 
 
-_BIND_SCRIPT = '''
+_BIND_SCRIPT = MODULE_UTILS_BOOT + '''
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import docroot_perms as dp

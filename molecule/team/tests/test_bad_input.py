@@ -37,6 +37,10 @@ CASES = {
         "docroot", {"workgroup_members": [{"name": "newcomer", "uid": 640, "chroot": "/var/www"}]},
         'member chroot "/var/www" is refused',
     ),
+    "a string as the upload watcher switch": (
+        "docroot", {"docroot_upload_watch_enabled": "no"},
+        'docroot_upload_watch_enabled "no" is refused: true or false',
+    ),
     "sudo as the team group": (
         "workgroup", {"workgroup_name": "sudo", "workgroup_gid": 27},
         'workgroup_name "sudo" (gid 27) is refused as the team group',

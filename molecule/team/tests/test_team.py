@@ -19,7 +19,7 @@ def members(newbie_state):
         return [(KEYS / f"id_{name}.pub").read_text().strip()]
 
     return [
-        {"name": "wuser1", "uid": 601, "ssh_keys": key("wuser1")},
+        {"name": "wuser1", "uid": 601, "ssh_keys": key("wuser1"), "ftp": True},
         {"name": "wjail", "uid": 602, "ssh_keys": key("wjail"), "chroot": "/var/www/html/team"},
         {"name": "gone", "uid": 603, "state": "absent"},
         {"name": "newbie", "uid": 604, "ssh_keys": key("newbie"), "state": newbie_state},

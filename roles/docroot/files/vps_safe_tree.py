@@ -1,0 +1,1 @@
+../../../plugins/module_utils/vps_safe_tree.py
