@@ -118,8 +118,8 @@ DNS_QUERY = (
     "import socket,sys\n"
     "q=b'\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x03deb\\x06debian\\x03org\\x00\\x00\\x01\\x00\\x01'\n"
     "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.settimeout(3)\n"
-    "s.sendto(q,(sys.argv[1],53))\n"
-    "try:\n    s.recvfrom(512)\nexcept OSError:\n    sys.exit(9)\n"
+    "try:\n    s.sendto(q,(sys.argv[1],53));s.recvfrom(512)\n"
+    "except OSError as e:\n    print(e);sys.exit(9)\n"
 )
 
 
@@ -137,51 +137,72 @@ def test_fw02_web_user_query_to_another_resolver_is_dropped(name, other_resolver
                for line in dropped.splitlines()), dropped[-2000:]
 
 
-# --- audit, drift, remediation ----------------------------------------------------------------
+# --- refusals over SSH, before any change ----------------------------------------------------
 
-def test_audit_over_ssh_exits_0_on_the_converged_hosts():
-    audit = playbook("audit.yml", check=True)
-    assert audit.returncode == 0, audit.stdout[-3000:]
+def shadow(name, user="debian"):
+    return root(name).check_output(f"getent shadow {user}")
 
+
+def expired(name, user):
+    """ACC-03 locks and expires (shadow's expiry field 1, 1970-01-02)."""
+    return shadow(name, user).split(":")[7] == "1"
+
+
+def test_fw05_lockout_refused_over_ssh_even_with_ansible_become_in_the_inventory():
+    """The scenario's inventory sets ansible_become: true, which beat the probes' `become: false`:
+    SSH_CONNECTION was lost under sudo and the lockout guard passed silently."""
+    before = {name: root(name).check_output("nft list set inet vps_baseline in_ssh_v4") for name in HOSTS}
+    refused = playbook("site.yml", {"firewall_admin_sources": ["192.0.2.10"]})
+    assert refused.returncode != 0
+    assert f"Ansible connects over SSH from {CONTROLLER}, which is not in firewall_admin_sources" in output_text(refused)
+    for name, address in HOSTS.items():
+        assert root(name).check_output("nft list set inet vps_baseline in_ssh_v4") == before[name]
+        assert admin_can_sudo(address).returncode == 0
+
+
+def test_acc03_locking_the_connecting_admin_is_refused_before_any_change():
+    """Without debian in accounts_allowlist, ACC-03 would lock the account Ansible is connected as."""
+    before = {name: shadow(name) for name in HOSTS}
+    refused = playbook("site.yml", {"accounts_allowlist": []})
+    assert refused.returncode != 0
+    assert "accounts_lock_undeclared would lock debian, the account Ansible is connected as" in output_text(refused)
+    for name, address in HOSTS.items():
+        assert shadow(name) == before[name]
+        assert admin_can_sudo(address).returncode == 0
+
+
+# --- audit, drift, remediation (accounts_lock_undeclared and fail2ban on: the inventory's) ----
 
 def test_audit_over_ssh_exits_2_after_a_drift():
+    """A world-writable page (DR-04), and history planted as root: an undeclared login account in
+    the team group, a member's own ~/.bashrc line. The audit reports, changes nothing, exits 2."""
     for name in HOSTS:
-        root(name).run_expect([0], f"chmod o+w {DRIFTED}")
+        host = root(name)
+        host.run_expect([0], f"chmod o+w {DRIFTED}")
+        host.run_expect([0], "id intruder || useradd -m -s /bin/bash -G workgroup intruder")
+        host.run_expect([0], "echo 'export TEAM_OWN_SETTING=kept' >> /home/wuser1/.bashrc")
     audit = playbook("audit.yml", check=True)
     assert audit.returncode == 2, audit.stdout[-3000:]
     text = output_text(audit)
     for name in HOSTS:
         assert f"Drift on {name}:" in text and "DR-04" in text, text[-3000:]
         assert root(name).file(DRIFTED).mode & 0o002, "the audit changed the drifted file"
-
-
-def test_acc03_locking_the_connecting_admin_is_refused_before_any_change():
-    """Without debian in accounts_allowlist, ACC-03 would lock the account Ansible is connected as."""
-    refused = playbook("site.yml", {"accounts_lock_undeclared": True, "accounts_allowlist": []})
-    assert refused.returncode != 0
-    assert "accounts_lock_undeclared would lock debian, the account Ansible is connected as" in output_text(refused)
-    for name, address in HOSTS.items():
-        assert passwd_status(root(name), "debian") != "L"
-        assert root(name).file(DRIFTED).mode & 0o002, "a refused run changed something"
-        assert admin_can_sudo(address).returncode == 0
+        assert expired(name, "intruder") is False, "the audit locked an account"
 
 
 def test_site_over_ssh_remediates_and_never_locks_the_admin():
-    """History planted as root (an undeclared login account in the team group, a member's own
-    ~/.bashrc line), then site.yml with accounts_lock_undeclared over SSH: the drift is fixed,
-    the undeclared account leaves the team group and is locked, the admin keeps login and sudo."""
-    for name in HOSTS:
-        host = root(name)
-        host.run_expect([0], "id intruder || useradd -m -s /bin/bash -G workgroup intruder")
-        host.run_expect([0], "echo 'export TEAM_OWN_SETTING=kept' >> /home/wuser1/.bashrc")
-    remediated = playbook("site.yml", {"accounts_lock_undeclared": True})
+    """site.yml over SSH fixes the drift, the undeclared account leaves the team group and is
+    locked (ACC-03), the admin's shadow entry is untouched and it keeps login and sudo; the
+    audit then exits 0 on the converged hosts."""
+    before = {name: shadow(name) for name in HOSTS}
+    remediated = playbook("site.yml")
     assert remediated.returncode == 0, remediated.stdout[-3000:]
     for name, address in HOSTS.items():
         host = root(name)
         assert not host.file(DRIFTED).mode & 0o002
         assert "workgroup" not in host.user("intruder").groups
-        assert passwd_status(host, "intruder") == "L"
-        assert passwd_status(host, "debian") != "L"
+        assert expired(name, "intruder") is True
+        assert shadow(name) == before[name]
         assert "sudo" in host.user("debian").groups
         assert host.run("su - wuser1 -c 'echo $TEAM_OWN_SETTING'").stdout.strip() == "kept"
         assert admin_can_sudo(address).returncode == 0
@@ -209,7 +230,6 @@ def test_bf01_controller_never_banned_by_its_own_failures(name):
     log = host.run(f"journalctl --no-pager -o cat --since '{since}' -u fail2ban; cat /var/log/fail2ban.log").stdout
     assert f"Ignore {CONTROLLER}" in log, "fail2ban never saw the failures: the test proves nothing"
     assert admin_can_sudo(address).returncode == 0
-    assert passwd_status(host, "debian") != "L"
 
 
 # --- team.yml over SSH ------------------------------------------------------------------------
