@@ -18,15 +18,18 @@ APPLY_ROLE = Path(__file__).with_name("apply_role.yml")
 ACCOUNT_FILES = ("/etc/group", "/etc/passwd", "/etc/shadow", "/etc/gshadow")
 
 
-def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900, inventory=None):
+def ansible_playbook(playbook, target, extra_vars=None, check=False, timeout=900, inventory=None, tags=None):
     """Run ansible-playbook against one Molecule instance; return the CompletedProcess.
 
     ``inventory`` defaults to Molecule's (docker connection); the SSH tests pass their own.
+    ``tags`` (a list of tags) becomes ``--tags``.
     """
     inventory = str(inventory or os.environ["MOLECULE_INVENTORY_FILE"])
     cmd = [str(PROJECT / ".venv/bin/ansible-playbook"), "-i", inventory, "--limit", target, str(playbook)]
     if check:
         cmd += ["--check", "--diff"]
+    if tags:
+        cmd += ["--tags", ",".join(tags)]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as varfile:
         json.dump({"target": target, **(extra_vars or {})}, varfile)
     try:
