@@ -200,3 +200,13 @@ def assert_refused(host, role, extra_vars, message, watched):
     assert message in text, text[-3000:]
     assert snapshot() == before
     return result
+
+
+def ssh_from_controller(address, user, key, command="true", timeout=30):
+    """One SSH login from the controller itself (the operator's laptop or bastion) with a key,
+    in batch mode: never a password prompt. Returns the CompletedProcess."""
+    return subprocess.run(
+        ["ssh", *SSH_OPTS.split(), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+         "-i", str(key), f"{user}@{address}", command],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )

@@ -1,9 +1,10 @@
-"""Bad input is refused with a clear message before anything changes."""
+"""Bad input is refused with a clear message before anything changes: the role runs over SSH as
+debian with become (the scenario's inventory); the host is observed as root over docker exec."""
 
 import pytest
 from testlib import ACCOUNT_FILES, checksums, output_text, run_role
 
-testinfra_hosts = ["ansible://baseline"]
+testinfra_hosts = ["docker://op-debian12", "docker://op-debian13"]
 
 # Each case declares a valid newcomer first: a role that validated lazily would
 # create that account before tripping, and the checksums would show it.
