@@ -192,10 +192,13 @@ def test_acc03_locking_the_connecting_admin_is_refused_before_any_change():
 
 def test_audit_over_ssh_exits_2_after_a_drift():
     """A world-writable page (DR-04), and history planted as root: an undeclared login account in
-    the team group, a member's own ~/.bashrc line. The audit reports, changes nothing, exits 2."""
+    the team group, a member's own ~/.bashrc line. The audit reports, changes nothing, exits 2.
+    The page is put in root's group first: DR-05's upload watcher gives team-group files their
+    DR-03 mode within a second (it would undo a plain chmod o+w before the audit could see it),
+    and leaves every other group to DR-03."""
     for name in HOSTS:
         host = root(name)
-        host.run_expect([0], f"chmod o+w {DRIFTED}")
+        host.run_expect([0], f"chgrp root {DRIFTED} && chmod o+w {DRIFTED}")
         host.run_expect([0], "id intruder || useradd -m -s /bin/bash -G workgroup intruder")
         # At the top: Debian's ~/.bashrc returns early for non-interactive shells.
         host.run_expect([0], "sed -i '1i export TEAM_OWN_SETTING=kept' /home/wuser1/.bashrc")
