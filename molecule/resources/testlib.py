@@ -165,11 +165,12 @@ def stats(host, paths):
     return result
 
 
-def lftp(host, user, password, commands, timeout=60):
-    """Run lftp inside the container against 127.0.0.1 as `user`; return the testinfra result.
+def lftp(client, user, password, commands, server="127.0.0.1", timeout=60):
+    """Run lftp on ``client`` against the FTP server at ``server`` as ``user``; return the
+    testinfra result.
 
-    Plain FTP on loopback (the container's own vsftpd), passive mode, one attempt per command,
-    so a refused login fails fast instead of retrying."""
+    Plain FTP, passive mode, one attempt per command, so a refused login fails fast instead of
+    retrying. The client is its own container (issue #10: never a client in the host under test)."""
     script = "; ".join(
         [
             "set ftp:ssl-allow no",
@@ -181,9 +182,9 @@ def lftp(host, user, password, commands, timeout=60):
             "bye",
         ]
     )
-    return host.run(
-        "timeout %s lftp -u %s,%s -e %s 127.0.0.1",
-        str(timeout), user, password, script,
+    return client.run(
+        "timeout %s lftp -u %s,%s -e %s %s",
+        str(timeout), user, password, script, server,
     )
 
 
