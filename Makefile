@@ -24,11 +24,11 @@ $(VENV)/.installed: requirements.txt requirements.yml
 images: ## Make sure Docker answers, then build the local base images (cached)
 	@scripts/ensure-docker
 	@images/build debian12 bookworm
-	@images/build debian13 trixie
 	@images/build debian12-minimal bookworm minimal
 	@images/build debian13-minimal trixie minimal
 	@images/build debian12-cloud bookworm cloud
 	@images/build debian13-cloud trixie cloud
+	@images/build debian12-client bookworm client
 
 demo: setup images ## Bring a fresh-VPS container to baseline, twice; fail unless the re-run is changed=0
 	@scripts/demo

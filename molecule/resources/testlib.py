@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import testinfra
@@ -165,11 +166,12 @@ def stats(host, paths):
     return result
 
 
-def lftp(host, user, password, commands, timeout=60):
-    """Run lftp inside the container against 127.0.0.1 as `user`; return the testinfra result.
+def lftp(client, user, password, commands, server="127.0.0.1", timeout=60):
+    """Run lftp on ``client`` against the FTP server at ``server`` as ``user``; return the
+    testinfra result.
 
-    Plain FTP on loopback (the container's own vsftpd), passive mode, one attempt per command,
-    so a refused login fails fast instead of retrying."""
+    Plain FTP, passive mode, one attempt per command, so a refused login fails fast instead of
+    retrying. The client is its own container (issue #10: never a client in the host under test)."""
     script = "; ".join(
         [
             "set ftp:ssl-allow no",
@@ -181,9 +183,9 @@ def lftp(host, user, password, commands, timeout=60):
             "bye",
         ]
     )
-    return host.run(
-        "timeout %s lftp -u %s,%s -e %s 127.0.0.1",
-        str(timeout), user, password, script,
+    return client.run(
+        "timeout %s lftp -u %s,%s -e %s %s",
+        str(timeout), user, password, script, server,
     )
 
 
@@ -210,3 +212,116 @@ def ssh_from_controller(address, user, key, command="true", timeout=30):
          "-i", str(key), f"{user}@{address}", command],
         capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+# DR-05 uploads (issue #10), shared by molecule/team and molecule/default: every client people
+# use, with local files made under umask 022 (0644) and one 0600, as on a workstation.
+UPLOAD_POLL = 5.0
+
+
+def upload_clients(server, directory, key, ftp_password, user="wuser1"):
+    """{client: (shell command on the client, {remote name: local file or "dir"})}."""
+    opts = f"{SSH_OPTS} -o BatchMode=yes -i {key}"
+    ssh = f"ssh {opts}"
+    curl_key = f"curl -sS --max-time 20 -k --key {key} --pubkey {key}.pub"
+    curl_ftp = f"curl -sS --max-time 20 --user {user}:{ftp_password}"
+    return {
+        "openssh sftp": (
+            f"printf 'put /tmp/dr05/f644 {directory}/sftp-644\\nput /tmp/dr05/f600 {directory}/sftp-600\\n"
+            f"mkdir {directory}/sftp-dir\\n' | sftp {opts} -b - {user}@{server}",
+            {"sftp-644": "f644", "sftp-600": "f600", "sftp-dir": "dir"},
+        ),
+        "openssh scp (SFTP protocol)": (
+            f"scp {opts} /tmp/dr05/f644 {user}@{server}:{directory}/scp-644"
+            f" && scp {opts} /tmp/dr05/f600 {user}@{server}:{directory}/scp-600",
+            {"scp-644": "f644", "scp-600": "f600"},
+        ),
+        "openssh scp -O (legacy SCP protocol)": (
+            f"scp -O {opts} /tmp/dr05/f644 {user}@{server}:{directory}/scpO-644",
+            {"scpO-644": "f644"},
+        ),
+        "lftp sftp://": (
+            f"lftp -e \"set sftp:connect-program '{ssh}'; put /tmp/dr05/f644 -o {directory}/lftps-644;"
+            f" put /tmp/dr05/f600 -o {directory}/lftps-600; mkdir {directory}/lftps-dir; bye\" -u {user}, sftp://{server}",
+            {"lftps-644": "f644", "lftps-600": "f600", "lftps-dir": "dir"},
+        ),
+        "lftp ftp://": (
+            f"lftp -e 'set net:max-retries 1; put /tmp/dr05/f644 -o {directory}/lftpf-644;"
+            f" put /tmp/dr05/f600 -o {directory}/lftpf-600; mkdir {directory}/lftpf-dir; bye'"
+            f" -u {user},{ftp_password} ftp://{server}",
+            {"lftpf-644": "f644", "lftpf-600": "f600", "lftpf-dir": "dir"},
+        ),
+        "curl ftp://": (
+            f"{curl_ftp} -T /tmp/dr05/f644 ftp://{server}/%2F{directory[1:]}/curlf-644"
+            f" && {curl_ftp} -T /tmp/dr05/f600 ftp://{server}/%2F{directory[1:]}/curlf-600"
+            f" && {curl_ftp} -Q 'MKD {directory}/curlf-dir' ftp://{server}/",
+            {"curlf-644": "f644", "curlf-600": "f600", "curlf-dir": "dir"},
+        ),
+        "curl sftp://": (
+            f"{curl_key} -T /tmp/dr05/f644 sftp://{user}@{server}{directory}/curls-644"
+            f" && {curl_key} -T /tmp/dr05/f600 sftp://{user}@{server}{directory}/curls-600"
+            f" && {curl_key} -Q 'mkdir {directory}/curls-dir' sftp://{user}@{server}/",
+            {"curls-644": "f644", "curls-600": "f600", "curls-dir": "dir"},
+        ),
+    }
+
+
+def upload_compliant(mode, kind):
+    """Directories exactly 2775; files group read-write, never world-writable, no special bit
+    (0644 -> 0664 and 0600 -> 0660 when the client sent its mode; 0664 when it sent none)."""
+    if kind == "dir":
+        return mode == 0o2775
+    return mode & 0o060 == 0o060 and not mode & 0o7002
+
+
+def upload_modes(host, directory, names):
+    """{name: (mode, group)} of entries of ``directory`` on the server, None when missing; one command."""
+    with host.sudo():
+        out = host.check_output(
+            f"cd {directory} && for n in {' '.join(names)}; do stat -c '%n %a %G' \"$n\" 2>/dev/null"
+            f" || echo \"$n - -\"; done")
+    seen = {}
+    for line in out.splitlines():
+        name, mode, group = line.split()
+        seen[name] = None if mode == "-" else (int(mode, 8), group)
+    return seen
+
+
+def run_uploads(host, client, clients, directory, ftp_password, user="wuser1"):
+    """Every client of ``clients`` (upload_clients) uploads once into a fresh ``directory``;
+    returns {client: {file: modes right after the upload and after at most UPLOAD_POLL s}}.
+    ``user`` gets ``ftp_password`` for the FTP clients and its old hash back at the end."""
+    with host.sudo():
+        before = host.check_output(f"getent shadow {user}").split(":")[1]
+        host.run_expect([0], f"echo '{user}:{ftp_password}' | chpasswd")
+        host.run_expect([0], f"rm -rf {directory} && install -d -o root -g workgroup -m 2775 {directory}")
+    client.run_expect([0], "rm -rf /tmp/dr05 && mkdir /tmp/dr05 && umask 022 && echo page > /tmp/dr05/f644"
+                           " && (umask 077 && echo secret > /tmp/dr05/f600) && stat -c '%a' /tmp/dr05/f644 /tmp/dr05/f600")
+    results = {}
+    try:
+        for name, (command, files) in clients.items():
+            started = time.monotonic()
+            run = client.run(command)
+            assert run.rc == 0, (name, run.stdout, run.stderr)
+            first = upload_modes(host, directory, files)
+            seen = first
+            while time.monotonic() - started < UPLOAD_POLL and any(
+                    seen[f] is None or not upload_compliant(seen[f][0], kind) for f, kind in files.items()):
+                time.sleep(0.2)
+                seen = upload_modes(host, directory, files)
+            results[name] = {f: {"local": kind, "right after": "%o" % first[f][0] if first[f] else None,
+                                 "after poll": "%o" % seen[f][0] if seen[f] else None,
+                                 "group": seen[f][1] if seen[f] else None,
+                                 "seconds": round(time.monotonic() - started, 2)}
+                             for f, kind in files.items()}
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"usermod -p '{before}' {user}")
+    return results
+
+
+def upload_landed(results, files):
+    """{file: (compliant after the poll, group)} of one client's results, for the assertion."""
+    return {f: (results[f]["after poll"] is not None and upload_compliant(int(results[f]["after poll"], 8),
+                                                                         results[f]["local"]), results[f]["group"])
+            for f in files}

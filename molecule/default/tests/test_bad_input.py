@@ -72,6 +72,14 @@ VSFTPD_CASES = {
         {"workgroup_umask": "022"},
         'workgroup_umask "022" would make FTP uploads not group-writable',
     ),
+    "log file below the docroot": (
+        {"vsftpd_log_file": "/var/www/html/vsftpd.log"},
+        "vsftpd_log_file must be a path strictly below /var/log",
+    ),
+    "log file climbing out of /var/log": (
+        {"vsftpd_log_file": "/var/log/../www/html/vsftpd.log"},
+        "vsftpd_log_file must be a path strictly below /var/log",
+    ),
     "writable jail not allowed": (
         {"vsftpd_chroot_writable": False},
         "FTP members wuser2 declare a chroot, but vsftpd_chroot_writable is false",

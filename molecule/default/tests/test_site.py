@@ -1,8 +1,9 @@
-"""The whole site as its users see it: real FTP (lftp), HTTP (curl) and login shell (su)
-clients inside each container, against 127.0.0.1."""
+"""The whole site as its users see it: real FTP (lftp) and HTTP (curl) clients from their own
+container (site-client, issue #10), against each host's address on the internal network; the
+member's login shell (su -) on the host itself."""
 
 import pytest
-from testlib import lftp
+from testlib import lftp, peer
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -10,6 +11,8 @@ DOCROOT = "/var/www/html"
 JAIL = "/var/www/html/ir"
 GROUP = "workgroup"
 PASSWORDS = {"wuser1": "ftp-test-1", "wuser2": "ftp-test-2", "wdev": "ftp-test-3", "root": "ftp-test-root"}
+# molecule.yml: each host's address on site-net.
+ADDRESSES = {"site-debian12": "172.31.243.10", "site-debian13": "172.31.243.11"}
 
 
 def mode_group(host, path):
@@ -18,9 +21,27 @@ def mode_group(host, path):
     return out.split()
 
 
+@pytest.fixture(scope="module")
+def client():
+    return peer("site-client")
+
+
 @pytest.fixture()
-def local_file(host):
-    host.run_expect([0], "printf 'hello from the team\\n' > /tmp/upload.txt")
+def server(host):
+    return ADDRESSES[host.backend.get_hostname()]
+
+
+@pytest.fixture()
+def ftp(client, server):
+    """lftp from the client container to this host."""
+    return lambda user, password, commands: lftp(client, user, password, commands, server=server)
+
+
+@pytest.fixture()
+def local_file(client):
+    """A page as people's files are: made under umask 022, so it is 0644 on the client."""
+    client.run_expect([0], "umask 022 && rm -f /tmp/upload.txt && printf 'hello from the team\\n' > /tmp/upload.txt")
+    assert client.file("/tmp/upload.txt").mode == 0o644
     return "/tmp/upload.txt"
 
 
@@ -37,43 +58,44 @@ def test_dr02_member_chroot_below_docroot_is_setgid_team_directory(host):
     assert mode_group(host, JAIL) == ["2775", GROUP]
 
 
-def test_ftp01_upload_lands_group_writable_in_team_group(host, local_file):
+def test_ftp01_upload_of_a_0644_file_lands_group_writable_in_team_group(host, ftp, local_file):
     host.run(f"rm -f {DOCROOT}/ftp01-up.txt")
-    result = lftp(host, "wuser1", PASSWORDS["wuser1"], [f"put {local_file} -o {DOCROOT}/ftp01-up.txt"])
+    result = ftp("wuser1", PASSWORDS["wuser1"], [f"put {local_file} -o {DOCROOT}/ftp01-up.txt"])
     assert result.rc == 0, result.stdout + result.stderr
     assert mode_group(host, f"{DOCROOT}/ftp01-up.txt") == ["664", GROUP]
     assert host.user("wuser1").name == host.file(f"{DOCROOT}/ftp01-up.txt").user
 
 
-def test_ftp01_directory_made_over_ftp_is_setgid_group_writable(host):
+def test_ftp01_directory_made_over_ftp_is_setgid_group_writable(host, ftp):
     host.run(f"rmdir {DOCROOT}/ftp01-dir")
-    result = lftp(host, "wuser1", PASSWORDS["wuser1"], [f"mkdir {DOCROOT}/ftp01-dir"])
+    result = ftp("wuser1", PASSWORDS["wuser1"], [f"mkdir {DOCROOT}/ftp01-dir"])
     assert result.rc == 0, result.stdout + result.stderr
     assert mode_group(host, f"{DOCROOT}/ftp01-dir") == ["2775", GROUP]
 
 
-def test_ftp02_chrooted_member_sees_jail_as_root(host):
-    result = lftp(host, "wuser2", PASSWORDS["wuser2"], ["quote PWD"])
+def test_ftp02_chrooted_member_sees_jail_as_root(ftp):
+    result = ftp("wuser2", PASSWORDS["wuser2"], ["quote PWD"])
     assert result.rc == 0, result.stdout + result.stderr
     assert '257 "/"' in result.stdout
 
 
-def test_ftp02_chrooted_member_cannot_reach_etc(host):
-    listing = lftp(host, "wuser2", PASSWORDS["wuser2"], ["cls -a /etc/"])
+def test_ftp02_chrooted_member_cannot_reach_etc(client, ftp):
+    listing = ftp("wuser2", PASSWORDS["wuser2"], ["cls -a /etc/"])
     assert listing.rc != 0
-    change = lftp(host, "wuser2", PASSWORDS["wuser2"], ["cd /etc"])
+    change = ftp("wuser2", PASSWORDS["wuser2"], ["cd /etc"])
     assert change.rc != 0
     assert "550" in change.stdout + change.stderr
-    escape = lftp(host, "wuser2", PASSWORDS["wuser2"], ["cd ../../..", "quote PWD"])
+    escape = ftp("wuser2", PASSWORDS["wuser2"], ["cd ../../..", "quote PWD"])
     assert '257 "/"' in escape.stdout, escape.stdout + escape.stderr
-    passwd = lftp(host, "wuser2", PASSWORDS["wuser2"], ["get /etc/passwd -o /tmp/stolen-passwd"])
+    client.run("rm -f /tmp/stolen-passwd")
+    passwd = ftp("wuser2", PASSWORDS["wuser2"], ["get /etc/passwd -o /tmp/stolen-passwd"])
     assert passwd.rc != 0
-    assert not host.file("/tmp/stolen-passwd").exists
+    assert not client.file("/tmp/stolen-passwd").exists
 
 
-def test_ftp02_upload_into_jail_works(host, local_file):
+def test_ftp02_upload_into_jail_works(host, ftp, local_file):
     host.run(f"rm -f {JAIL}/ftp02-up.txt")
-    result = lftp(host, "wuser2", PASSWORDS["wuser2"], [f"put {local_file} -o /ftp02-up.txt"])
+    result = ftp("wuser2", PASSWORDS["wuser2"], [f"put {local_file} -o /ftp02-up.txt"])
     assert result.rc == 0, result.stdout + result.stderr
     assert mode_group(host, f"{JAIL}/ftp02-up.txt") == ["664", GROUP]
 
@@ -89,10 +111,11 @@ def test_ftp02_jail_leaves_ssh_home_alone(host):
         ("root", PASSWORDS["root"]),
         ("anonymous", "guest@example.com"),
         ("ftp", "guest@example.com"),
+        ("wuser1", "ftp-test-l"),  # a member's password typed wrong
     ],
 )
-def test_ftp03_refused_logins(host, user, password):
-    result = lftp(host, user, password, ["quote PWD"])
+def test_ftp03_refused_logins(ftp, user, password):
+    result = ftp(user, password, ["quote PWD"])
     assert result.rc != 0
     assert "530" in result.stdout + result.stderr, result.stdout + result.stderr
     assert '257 "' not in result.stdout
@@ -114,24 +137,24 @@ def cgi(host):
             "&& chmod 755 /usr/lib/cgi-bin/write.cgi && rm -f %s/cms-made.txt",
             DOCROOT, DOCROOT,
         )
-    return "http://127.0.0.1/cgi-bin/write.cgi"
+    return "/cgi-bin/write.cgi"
 
 
-def test_web02_file_written_by_apache_is_group_writable_in_team_group(host, cgi):
-    result = host.run("curl -fsS %s", cgi)
+def test_web02_file_written_by_apache_is_group_writable_in_team_group(host, client, server, cgi):
+    result = client.run("curl -fsS http://%s%s", server, cgi)
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "written"
     assert mode_group(host, f"{DOCROOT}/cms-made.txt") == ["664", GROUP]
     assert host.file(f"{DOCROOT}/cms-made.txt").user == "www-data"
 
 
-def test_web03_server_tokens_and_trace_off(host):
-    headers = host.check_output("curl -sS -o /dev/null -D - http://127.0.0.1/")
-    server = [line for line in headers.splitlines() if line.lower().startswith("server:")]
-    assert [line.strip() for line in server] == ["Server: Apache"]
-    trace = host.run("curl -sS -o /dev/null -w '%{http_code}' -X TRACE http://127.0.0.1/")
+def test_web03_server_tokens_and_trace_off(client, server):
+    headers = client.check_output("curl -sS -o /dev/null -D - http://%s/", server)
+    server_lines = [line for line in headers.splitlines() if line.lower().startswith("server:")]
+    assert [line.strip() for line in server_lines] == ["Server: Apache"]
+    trace = client.run("curl -sS -o /dev/null -w '%%{http_code}' -X TRACE http://%s/", server)
     assert trace.stdout.strip() == "405"
-    missing = host.check_output("curl -sS http://127.0.0.1/no-such-page")
+    missing = client.check_output("curl -sS http://%s/no-such-page", server)
     assert "Apache/" not in missing and "Server at" not in missing
 
 
