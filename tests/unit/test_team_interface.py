@@ -1,3 +1,4 @@
+# Copyright: vps-baseline contributors
 # SPDX-License-Identifier: MIT
 """One convention for reading the team interface (issue #11, README "Team interface").
 

@@ -1,3 +1,4 @@
+# Copyright: vps-baseline contributors
 # SPDX-License-Identifier: MIT
 """README.md's variable tables are generated from roles/*/meta/argument_specs.yml by
 scripts/gen-var-docs (issue #11): this fails when one is stale, missing or hand-edited."""

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """vsftpd.conf edits keep what the baseline does not own (issue 6): on a drifted file, a customer's
 ftpd_banner survives, drifted managed keys are set back, the original is backed up first, once per
 run (issue 11: one backup however many controls change keys), and vsftpd comes back up. One image

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """The whole site as its users see it: real FTP (lftp), HTTP (curl) and login shell (su)
 clients inside each container, against 127.0.0.1."""
 
