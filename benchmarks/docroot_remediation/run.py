@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Benchmark: docroot_perms (DR-03/DR-04) against find/chmod/chgrp and ansible.builtin.file.
 
 Not a test: prints a table and ratios. Run as root (it creates and removes two groups):

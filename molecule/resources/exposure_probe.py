@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """exposure_probe.py HOST PEER ADDRESS OUTFILE LABEL: what PEER can reach of HOST, right now.
 
 HOST and PEER are the scenario's containers. The TCP ports HOST listens on (any address but

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Helpers shared by the testinfra tests of every scenario (on PYTHONPATH via Molecule)."""
 
 from __future__ import annotations

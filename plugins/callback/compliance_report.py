@@ -1,5 +1,5 @@
 # Copyright: vps-baseline contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
 """Per-host, per-control compliance report (JSON + self-contained HTML)."""
 
 from __future__ import annotations

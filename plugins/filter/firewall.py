@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Filters the firewall role uses to validate and split address lists and ports."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Filters shared by the roles that read the team interface (``workgroup_members``)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright: vps-baseline contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
 """Read the current run's per-control statuses written by the compliance_report callback."""
 
 from __future__ import annotations

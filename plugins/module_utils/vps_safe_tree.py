@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: vps-baseline contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
 """Symlink-safe primitives for team-writable trees, shared by every piece of code that changes them.
 
 One copy of the rules, used by:

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Shared fixtures for the unit tests (run as root: they create a temporary group)."""
 
 import grp

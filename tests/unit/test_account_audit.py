@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """roles/accounts/library/account_audit.py: the ACC-02 checks on sample databases."""
 
 import importlib.util

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Unit and end-to-end tests for the compliance_report callback and the compliance_state lookup."""
 
 from __future__ import annotations

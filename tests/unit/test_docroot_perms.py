@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Unit tests for roles/docroot/library/docroot_perms.py (controls DR-03, DR-04)."""
 
 import json

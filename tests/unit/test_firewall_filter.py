@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """plugins/filter/firewall.py: address/CIDR and port validation for the firewall role."""
 
 import importlib.util

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """The test-only role_checkpoint callback (molecule/resources/callback_plugins) labels role
 boundaries right: the fail-closed proof in molecule/incident rests on it (issue #9)."""
 

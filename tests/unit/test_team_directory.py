@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Unit tests for plugins/modules/team_directory.py (DR-01, DR-02, SSH-02): the attacks of issue #9.
 
 The web server user and every member can write the docroot, so they can replace a directory in it

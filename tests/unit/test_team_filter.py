@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """plugins/filter/team.py: the one place the team interface's defaults live."""
 
 import importlib.util

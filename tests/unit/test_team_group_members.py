@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """roles/workgroup/library/team_group_members.py: membership planning and the module run."""
 
 import importlib.util

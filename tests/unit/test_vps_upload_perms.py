@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Unit tests for roles/docroot/files/vps_upload_perms.py (DR-05, the upload watcher), with real
 inotify watches on a temporary docroot (run as root, like the other tests)."""
 

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Each refusal of docroot, webserver and vsftpd: the run fails with a message that names the
 problem, and nothing changed. Input validation does not depend on the OS, so these run on one
 image only (the behaviour tests in test_site.py run on both)."""

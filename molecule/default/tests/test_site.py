@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """The whole site as its users see it: real FTP (lftp) and HTTP (curl) clients from their own
 container (site-client, issue #10), against each host's address on the internal network; the
 member's login shell (su -) on the host itself."""

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """DR-05 (issue #10) on the minimal Debian 12 and 13 hosts, behind the whole site and its
 firewall: what a member uploads from the client container lands group-writable in the team
 group over SFTP, scp and FTP, whatever mode the client asks for (local files 0644 and 0600).

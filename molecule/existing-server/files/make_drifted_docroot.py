@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Build a drifted docroot: 60 directories x 50 files (3,000 files) with the modes contractors
 leave behind (777 directories; 666, 644 and 755 files; a private 600 file), all root:root."""
 import os

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Use case 2 end to end: the drifted server was audited (prepare), then remediated (converge)."""
 
 import json

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Issue #10 on a provider's minimal install (no python3-apt): the audit (prepare) installed and
 changed nothing and still reported every missing package as its control's drift; site.yml then
 provided python3-apt once and installed each control's packages through roles/packages."""

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Bad input is refused with a clear message before the ruleset changes; check mode shows a diff."""
 
 import re

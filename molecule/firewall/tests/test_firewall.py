@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """FW-01..FW-05 proven by real connections across fw-net (see molecule.yml for the addresses)."""
 
 import time

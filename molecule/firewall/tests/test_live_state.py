@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """FW-05 live state is the truth (issue 9): the live table, not the file, is compared with the
 intended one; an unconfirmed ruleset never reaches the boot file; the remote syslog egress rule
 comes from the logging role's inputs, not from a fact that role sets at run time."""

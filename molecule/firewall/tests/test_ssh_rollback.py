@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """FW-05 over SSH from the controller across fw-net (not docker exec): the lockout refusal, a
 good apply that reconnects and disarms, and a ruleset that cuts its own access and is rolled
 back by the host itself. The controller is 10.47.113.1 on fw-net."""

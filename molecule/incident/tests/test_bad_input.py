@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """bruteforce, logging and updates refuse bad input with a clear message before any change."""
 
 import pytest

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """The incident, replayed against the converged server over FTP and SSH.
 
 prepare.yml reproduced the breach (the attacker logged in over FTP with ferry's temporary

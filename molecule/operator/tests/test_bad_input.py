@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Bad input is refused with a clear message before anything changes: the role runs over SSH as
 debian with become (the scenario's inventory); the host is observed as root over docker exec."""
 

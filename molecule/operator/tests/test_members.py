@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """WG-01 / WG-02 as a user sees them, on the hosts converged over SSH by site.yml (observed as
 root over docker exec). The undeclared member and the member's own ~/.bashrc line are planted and
 checked in test_operator.py (test_site_over_ssh_remediates_and_never_locks_the_admin), which

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Issue #10, the operator's path, on the Debian 12 and 13 cloud images: every playbook runs from
 the controller (10.47.116.1) over SSH as the image's admin user `debian` with its key and become,
 both hosts in one run. Molecule's check, converge and idempotence did the first run and the

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Test-only callback: run a probe at every role boundary of a play (issue #9, fail closed).
 
 Enabled by the tests through ANSIBLE_CALLBACKS_ENABLED with ROLE_CHECKPOINT_COMMAND set to a

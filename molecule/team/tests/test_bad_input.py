@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """ssh and accounts refuse bad input with a clear message before anything changes."""
 
 import pytest

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Onboarding and offboarding through playbooks/team.yml, seen from a real SFTP client."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """DR-05 (issue #10): what a member uploads lands group-writable in the team group, whatever mode
 the client asks for, over SFTP, scp and FTP, from real clients in their own container.
 

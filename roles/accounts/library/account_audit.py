@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """ACC-02: audit the local accounts (read-only)."""
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 #!/usr/bin/python3
-# -*- coding: utf-8 -*-
 # Copyright: vps-baseline contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
 """vps-upload-perms (DR-05): what members upload into the docroots lands group-writable.
 
 OpenSSH's sftp-server (and scp, which speaks SFTP since OpenSSH 9) creates a file with the mode

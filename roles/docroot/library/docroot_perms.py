@@ -1,7 +1,6 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: vps-baseline contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
 """docroot_perms: one-pass, symlink-safe docroot group/mode remediation (DR-03, DR-04)."""
 
 from __future__ import absolute_import, division, print_function

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Set the member list of a local group, with check mode and diff."""
 
 from __future__ import annotations
