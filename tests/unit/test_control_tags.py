@@ -38,6 +38,9 @@ IMPORT_ROLE = {"import_role", "ansible.builtin.import_role"}
 INCLUDE_ROLE = {"include_role", "ansible.builtin.include_role"}
 BLOCK_KEYS = ("block", "rescue", "always")
 _JINJA = jinja2.Environment(undefined=jinja2.ChainableUndefined)
+# Tasks whose file another branch owns while this rule lands: (file, name) -> the ID its tag gives.
+# vsf restructures roles/vsftpd's task files; its service task gets the FTP-01 name there.
+PENDING = {("roles/vsftpd/tasks/service.yml", "The vsftpd service is enabled and running"): "ftp-01"}
 
 
 @dataclass
@@ -144,7 +147,10 @@ def walk_list(walk: Walk, tasks: list, path: Path, role: str, tags: set[str], va
             if "{{" in str(target):
                 walk.errors.append(f"{rel}: task {name!r} includes a templated file {target!r}: not followed")
                 continue
-            walk_file(walk, path.parent / str(target), role, child_tags, task_vars, child_via, depth + 1)
+            # Ansible looks next to the including file, then in the role's tasks/ (handlers too).
+            near = path.parent / str(target)
+            resolved = near if near.is_file() else ROLES / role / "tasks" / str(target)
+            walk_file(walk, resolved, role, child_tags, task_vars, child_via, depth + 1)
         else:
             target_role = str(args.get("name", ""))
             tasks_from = str(args.get("tasks_from", "main"))
@@ -207,6 +213,8 @@ def violations(walk: Walk, ids: set[str]) -> list[str]:
             add(task, f"{len(task_ids)} control IDs {sorted(task_ids)}, exactly one allowed")
         elif len(task_ids) == 1:
             (tag_id,) = task_ids
+            if PENDING.get((task.file, task.name)) == tag_id:
+                continue
             if tag_id not in ids:
                 add(task, f"control ID {tag_id} is not in docs/controls.md")
             if task.name_id != tag_id.upper():
@@ -236,6 +244,11 @@ def test_every_task_file_is_reached(walked):
 def test_every_task_carries_exactly_one_control_tag_or_is_preflight(walked):
     found = violations(walked, catalog_ids())
     assert found == [], "\n".join(found)
+
+
+def test_the_pending_exemptions_are_still_needed(walked):
+    seen = {(t.file, t.name) for t in walked.tasks}
+    assert [key for key in PENDING if key not in seen] == [], "remove the stale PENDING entries"
 
 
 def test_every_control_in_the_catalog_has_a_task_of_its_own(walked):
