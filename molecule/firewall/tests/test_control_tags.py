@@ -14,6 +14,9 @@ testinfra_hosts = ["ansible://baseline"]
 SINK = "10.47.113.20"
 RULES = "/etc/nftables.d/vps_baseline.nft"
 SITE = PROJECT / "playbooks" / "site.yml"
+# site.yml's pre-flight judges every role's inputs; this scenario declares no team, and an
+# exclusive team group without members is refused (WG-01).
+SITE_VARS = {"workgroup_exclusive": False}
 
 
 def live(host):
@@ -37,7 +40,7 @@ def recap_changed(result, name):
 @pytest.mark.parametrize("tag", ["fw-01", "fw-02", "fw-03", "fw-04", "fw-05"])
 def test_each_fw_control_alone_on_the_converged_host_changes_nothing(host, tag):
     name = host.backend.get_hostname()
-    result = ansible_playbook(SITE, name, tags=[tag])
+    result = ansible_playbook(SITE, name, SITE_VARS, tags=[tag])
     assert result.returncode == 0, result.stdout[-3000:]
     assert recap_changed(result, name) == 0
     controls = report(result)["hosts"][name]
@@ -54,7 +57,7 @@ def test_fw02_alone_reloads_a_drifted_egress_part_with_the_rollback(host):
         host.run_expect([0], "nft insert rule inet vps_baseline output accept")
     assert can_connect(host, SINK, 443), "the inserted rule must open egress (the attack)"
 
-    audit = ansible_playbook(SITE, name, check=True, tags=["fw-01", "fw-02", "fw-03", "fw-04"])
+    audit = ansible_playbook(SITE, name, SITE_VARS, check=True, tags=["fw-01", "fw-02", "fw-03", "fw-04"])
     assert audit.returncode == 0, audit.stdout[-3000:]
     data = report(audit)
     statuses = {cid: entry["status"] for cid, entry in data["hosts"][name].items() if cid.startswith("FW-")}
@@ -62,7 +65,7 @@ def test_fw02_alone_reloads_a_drifted_egress_part_with_the_rollback(host):
     assert data["preflight"][name]["status"] == "compliant", "validation is the pre-flight, not a control"
     assert live(host) != intended, "check mode must change nothing"
 
-    fix = ansible_playbook(SITE, name, tags=["fw-02"])
+    fix = ansible_playbook(SITE, name, SITE_VARS, tags=["fw-02"])
     assert fix.returncode == 0, fix.stdout[-3000:]
     assert "FW-05 | Arm the rollback timer on the host before loading" in fix.stdout
     assert "FW-05 | Disarm the rollback, Ansible reconnected" in fix.stdout
@@ -73,6 +76,6 @@ def test_fw02_alone_reloads_a_drifted_egress_part_with_the_rollback(host):
     assert checksums(host, [RULES]) == rules
     assert not can_connect(host, SINK, 443, timeout=2), "egress to an undeclared port must be blocked again"
 
-    again = ansible_playbook(SITE, name, tags=["fw-02"])
+    again = ansible_playbook(SITE, name, SITE_VARS, tags=["fw-02"])
     assert again.returncode == 0, again.stdout[-3000:]
     assert recap_changed(again, name) == 0
