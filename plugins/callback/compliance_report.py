@@ -9,10 +9,13 @@ name: compliance_report
 type: aggregate
 short_description: Write a per-host, per-control compliance report (JSON and HTML)
 description:
-  - Aggregates every task whose name starts with a control ID (for example C(WG-01 | Team group exists)),
-    or, failing that, carries a control ID tag (for example C(wg-01)), into one status per host and control.
+  - Aggregates every task by the control ID tag it carries (for example C(wg-01), reported as C(WG-01)), into
+    one status per host and control. Every task of vps-baseline carries exactly one such tag
+    (C(tests/unit/test_control_tags.py)); the task name is not read, except to choose among several ID tags.
+  - Tasks without an ID tag but tagged C(always) or C(preflight) (validation, include_vars, read-only probes,
+    fact gathering) are aggregated into one C(pre-flight) status per host, kept apart from the controls.
   - Status precedence per host and control is C(failed) > C(drift) > C(remediated) > C(compliant);
-    a control whose tasks were all skipped is C(not_applicable). Tasks without a control ID are ignored.
+    a control whose tasks were all skipped is C(not_applicable). Other tasks are ignored.
   - A changed task is C(drift) when it ran in check mode and C(remediated) otherwise. An unreachable host
     or a failed task (also inside a C(rescue)d block) makes the control C(failed).
   - At the end of the run it writes C(<UTC timestamp>-<playbook>-<audit|remediate>.json) and C(.html) plus
@@ -65,6 +68,10 @@ TEMPLATE_NAME = "compliance_report.html.j2"
 
 NAME_ID_RE = re.compile(r"^\s*([A-Z]{2,4}-\d{2})\b")
 TAG_ID_RE = re.compile(r"^([A-Za-z]{2,4}-\d{2})$")
+# Tasks of the pre-flight/prelim (validation, include_vars, read-only probes) carry no ID tag and
+# one of these; they are reported on their own line, never as a control.
+PREFLIGHT = "pre-flight"
+PREFLIGHT_TAGS = ("always", "preflight")
 
 STATUSES = ("failed", "drift", "remediated", "compliant", "not_applicable")
 # docroot_perms module return values surfaced per control
@@ -74,15 +81,20 @@ MAX_MSG_CHARS = 300
 
 
 def control_id(name: str | None, tags: Any = None) -> str | None:
-    """Return the control ID at the start of a task name, else from an ID tag, else None."""
-    match = NAME_ID_RE.match(name or "")
-    if match:
-        return match.group(1)
-    if isinstance(tags, (list, tuple)):
-        for tag in tags:
-            tag_match = TAG_ID_RE.match(str(tag))
-            if tag_match:
-                return tag_match.group(1).upper()
+    """Return the control ID of a task from its ID tag, PREFLIGHT for a pre-flight task, else None.
+
+    A task carries exactly one ID tag (tests/unit/test_control_tags.py). Should one carry several,
+    the one its name starts with wins, else the first in order: a failure is never dropped.
+    """
+    tag_list = [str(tag) for tag in tags] if isinstance(tags, (list, tuple, set, frozenset)) else []
+    ids = sorted({match.group(1).upper() for match in map(TAG_ID_RE.match, tag_list) if match})
+    if len(ids) > 1:
+        named = NAME_ID_RE.match(name or "")
+        return named.group(1) if named and named.group(1) in ids else ids[0]
+    if ids:
+        return ids[0]
+    if any(tag in PREFLIGHT_TAGS for tag in tag_list):
+        return PREFLIGHT
     return None
 
 
@@ -169,6 +181,7 @@ class ComplianceState:
         self.playbooks: list[str] = []
         self.check_mode = False
         self.hosts: dict[str, dict[str, ControlResult]] = {}
+        self.preflight: dict[str, ControlResult] = {}
         self.unreachable: set[str] = set()
 
     @property
@@ -182,6 +195,11 @@ class ComplianceState:
             self.unreachable.add(host)
             self.hosts.setdefault(host, {})
         if cid is None:
+            return
+        if cid == PREFLIGHT:
+            # The host gets its row even when no control ran (a refusal stops it before any).
+            self.hosts.setdefault(host, {})
+            self.preflight.setdefault(host, ControlResult()).add(outcome, task_name, check_mode, result)
             return
         self.hosts.setdefault(host, {}).setdefault(cid, ControlResult()).add(outcome, task_name, check_mode, result)
 
@@ -206,6 +224,7 @@ class ComplianceState:
             "hosts": hosts,
             "summary": summary,
             "controls": sorted({cid for controls in self.hosts.values() for cid in controls}),
+            "preflight": {host: entry.as_dict() for host, entry in sorted(self.preflight.items())},
             "unreachable": sorted(self.unreachable),
         }
 

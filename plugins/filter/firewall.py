@@ -282,6 +282,68 @@ def fw_rules(entries, prefix="", key="addresses"):
     return rules
 
 
+# FW-05 loads the one table atomically; FW-01..FW-04 each own a part of it. fw_section() picks a
+# control's part out of a stateless listing (`nft -s list table`), so each control compares its own
+# part of the live table with the intended one (roles/firewall/tasks/ruleset.yml).
+_OBJECT_RE = re.compile(r"^\s*(set|map|counter|chain|quota|limit|flowtable|ct \w+)\s+(\S+)\s*\{")
+
+
+def _object_control(kind, name):
+    if kind == "set" or kind == "map":
+        if name.startswith("in_ftp_"):
+            return "FW-03"
+        if name.startswith("in_"):
+            return "FW-01"
+        if name.startswith("out_"):
+            return "FW-02"
+    if kind == "counter" and name in ("ingress_dropped", "egress_dropped"):
+        return "FW-04"
+    return None
+
+
+def _rule_control(chain, line):
+    if "counter name" in line or re.search(r"\blog\b", line):
+        return "FW-04"
+    if chain == "input":
+        return "FW-03" if "@in_ftp_" in line else "FW-01"
+    if chain == "output":
+        return "FW-02"
+    return None
+
+
+def fw_section(listing, control):
+    """The lines of a stateless nft table listing that belong to one control (FW-01..FW-04).
+
+    Sets in_ftp_* and the input rules that use them: FW-03; other in_* sets and the input chain:
+    FW-01; out_* sets and the output chain: FW-02; the drop counters and the rules that count or
+    log: FW-04. Anything else (a chain or set the role does not write) belongs to no part: the
+    whole-table comparison (FW-05) sees it. Each kept line is prefixed with its object, so a rule
+    moved from one chain to another differs.
+    """
+    kept = []
+    depth = 0
+    kind = name = None
+    for raw in (listing or "").splitlines():
+        line = raw.strip()
+        if depth == 1:
+            match = _OBJECT_RE.match(line)
+            if match:
+                kind, name = match.group(1), match.group(2)
+                if _object_control(kind, name) == control:
+                    kept.append(f"{kind} {name}")
+        elif depth >= 2 and kind is not None and line not in ("", "}"):
+            owner = _object_control(kind, name)
+            if kind == "chain":
+                header = line.startswith("type ") or line.startswith("policy ")
+                owner = {"input": "FW-01", "output": "FW-02"}.get(name) if header else _rule_control(name, line)
+            if owner == control:
+                kept.append(f"{kind} {name}: {line}")
+        depth += line.count("{") - line.count("}")
+        if depth <= 1:
+            kind = name = None
+    return "\n".join(kept)
+
+
 class FilterModule:
     """Firewall address and port filters."""
 
@@ -298,4 +360,5 @@ class FilterModule:
             "fw_port_refusals": fw_port_refusals,
             "fw_resolved": fw_resolved,
             "fw_rules": fw_rules,
+            "fw_section": fw_section,
         }

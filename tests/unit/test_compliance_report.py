@@ -52,7 +52,13 @@ class FakeHost:
 
 def fake_result(host: str, name: str, data: dict[str, Any] | None = None, *,
                 tags: list[str] | None = None, check_mode: Any = None) -> SimpleNamespace:
-    """Shape of ansible-core 2.19 CallbackTaskResult as used by the callback."""
+    """Shape of ansible-core 2.19 CallbackTaskResult as used by the callback.
+
+    Like every vps-baseline task, a task named with an ID carries its tag unless tags are given.
+    """
+    if tags is None:
+        named = cr.NAME_ID_RE.match(name)
+        tags = [named.group(1).lower()] if named else []
     task = SimpleNamespace(name=name, tags=tags or [], check_mode=check_mode)
     fields: dict[str, Any] = {"name": name, "tags": tags or []}
     if check_mode is not None:
@@ -83,16 +89,25 @@ def callback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize(("name", "tags", "expected"), [
-    ("WG-01 | Team group exists", [], "WG-01"),
-    ("  DR-02 | Docroot mode 2775", [], "DR-02"),
-    ("SSHD-10 | x", [], "SSHD-10"),
-    ("Ensure WG-01 group", [], None),
-    ("WG-012 | three digits", [], None),
-    ("ABCDE-01 | five letters", [], None),
-    ("wg-01 | lowercase name", [], None),
+    # The ID tag decides; the name is not read (tests/unit/test_control_tags.py keeps them equal).
+    ("WG-01 | Team group exists", ["workgroup", "wg-01"], "WG-01"),
     ("Group exists", ["workgroup", "wg-01"], "WG-01"),
-    ("DR-02 | name wins", ["wg-01"], "DR-02"),
-    ("No id", ["workgroup", "always"], None),
+    ("WG-01 | Named only", [], None),
+    ("WG-01 | Named only", None, None),
+    ("DR-02 | name and tag differ", ["wg-01"], "WG-01"),
+    ("x", ["sshd-10"], "SSHD-10"),
+    ("x", ["webserver-01"], None),
+    ("x", ["ssh-1"], None),
+    ("x", ["FW-02"], "FW-02"),
+    # Several ID tags: the name's, if it is one of them, else the first (a failure is never dropped).
+    ("FW-03 | x", ["fw-01", "fw-03", "fw-05"], "FW-03"),
+    ("FW-09 | x", ["fw-05", "fw-01"], "FW-01"),
+    # Pre-flight: no ID tag, tagged always or preflight.
+    ("Validate | inputs", ["firewall", "always"], cr.PREFLIGHT),
+    ("Gathering Facts", ["always"], cr.PREFLIGHT),
+    ("Probe", ["preflight"], cr.PREFLIGHT),
+    ("FW-05 | Load", ["always", "fw-05"], "FW-05"),
+    ("No id", ["workgroup"], None),
     (None, None, None),
 ])
 def test_control_id(name, tags, expected):
@@ -346,37 +361,53 @@ PLAYBOOK = """
   hosts: all
   gather_facts: false
   tasks:
+    - name: "Validate | Inputs are fine (pre-flight)"
+      ansible.builtin.debug:
+        msg: validated
+      tags: [always]
     - name: "XX-01 | Probe, always compliant"
       ansible.builtin.debug:
         msg: probe
+      tags: [xx-01]
     - name: "XX-02 | Changes unless already done"
       ansible.builtin.copy:
         content: "x\\n"
         dest: "{{ marker_dir }}/{{ inventory_hostname | hash('sha1') }}"
         mode: "0644"
       register: xx02_copy
+      tags: [xx-02]
     - name: "XX-02 | Loop with one changed item"
       ansible.builtin.debug:
         msg: "{{ item }}"
       loop: [1, 2]
       changed_when: item == 2 and xx02_copy is changed
+      tags: [xx-02]
     - name: "XX-03 | Never applies"
       ansible.builtin.debug:
         msg: skipped
       when: false
+      tags: [xx-03]
     - name: "XX-04 | Fails on the bad host"
       ansible.builtin.assert:
         that: inventory_hostname != 'bad'
         fail_msg: "bad <host> & stuff"
+      tags: [xx-04]
     - name: "XX-05 | Check-only task"
       ansible.builtin.debug:
         msg: audit only
       check_mode: true
       changed_when: true
-    - name: Tagged control
-      ansible.builtin.debug:
-        msg: tag
+      tags: [xx-05]
+    - name: Inherited tag
       tags: [xx-06]
+      block:
+        - name: Tagged control
+          ansible.builtin.debug:
+            msg: tag
+    - name: "XX-07 | Named but not tagged: not a control"
+      ansible.builtin.debug:
+        msg: ignored
+      changed_when: true
     - name: No control here
       ansible.builtin.debug:
         msg: ignored
@@ -431,6 +462,10 @@ def test_end_to_end_audit_then_remediate(tmp_path):
     assert report["hosts"]["good"]["XX-02"]["changed_tasks"] == [
         "XX-02 | Changes unless already done", "XX-02 | Loop with one changed item"]
     assert "GATE good: XX-02,XX-05" in audit.stdout
+    assert "XX-07" not in report["controls"]
+    assert report["preflight"]["good"]["status"] == "compliant"
+    assert report["preflight"]["good"]["tasks"] == {"ok": 1, "changed": 0, "failed": 0, "skipped": 0}
+    assert "pre-flight" not in report["hosts"]["good"]
     assert "Compliance report: " + str(tmp_path / "reports") in audit.stdout
     assert not list((tmp_path / "markers").iterdir())
 
@@ -451,3 +486,17 @@ def test_end_to_end_audit_then_remediate(tmp_path):
     assert "&lt;script&gt;" in html and "bad &lt;host&gt; &amp; stuff" in html
     assert "#xx-01" in html and "XX-02 | Changes unless already done" not in html  # compliant now
     assert len(list((tmp_path / "reports").glob("*-pb-*.json"))) == 3
+
+
+def test_preflight_is_its_own_line_never_a_control():
+    state = cr.ComplianceState()
+    name = "Validate | Admin sources"
+    state.record("h", cr.control_id(name, ["firewall", "always"]), "failed", name, False, {"msg": "refused <x>"})
+    state.record("h", cr.control_id("Gathering Facts", ["always"]), "ok", "Gathering Facts", False, {})
+    report = state.as_dict(final=True)
+    assert report["hosts"] == {"h": {}} and report["controls"] == []
+    assert report["summary"]["h"]["failed"] == 0  # not a control: the gate and the counts ignore it
+    assert report["preflight"]["h"]["status"] == "failed"
+    assert report["preflight"]["h"]["tasks"] == {"ok": 1, "changed": 0, "failed": 1, "skipped": 0}
+    html = cr.render_html(report, "../docs/controls.md")
+    assert "Pre-flight" in html and "Validate | Admin sources" in html and "refused &lt;x&gt;" in html

@@ -176,3 +176,98 @@ def test_nameservers_of_a_resolv_conf():
     text = "# stub\nnameserver 127.0.0.53\noptions edns0\n  nameserver 10.0.0.2 # comment\nnameserver fe80::1%eth0\nsearch x\nnameserver\n"
     assert fw.fw_nameservers(text) == ["127.0.0.53", "10.0.0.2", "fe80::1"]
     assert fw.fw_nameservers("") == []
+
+
+# nft -s list table inet vps_baseline of a small ruleset (nft 1.0, loaded in a network namespace).
+LISTING = """\
+table inet vps_baseline {
+\tcounter ingress_dropped {
+\t}
+
+\tcounter egress_dropped {
+\t}
+
+\tset in_ssh_4 {
+\t\ttype ipv4_addr
+\t\tflags interval
+\t\tauto-merge
+\t\telements = { 192.0.2.10, 198.51.100.0/24 }
+\t}
+
+\tset in_ssh_6 {
+\t\ttype ipv6_addr
+\t\tflags interval
+\t\tauto-merge
+\t}
+
+\tset in_ftp_4 {
+\t\ttype ipv4_addr
+\t\tflags interval
+\t\tauto-merge
+\t\telements = { 203.0.113.7 }
+\t}
+
+\tset out_dns_4 {
+\t\ttype ipv4_addr
+\t\tflags interval
+\t\tauto-merge
+\t\telements = { 10.0.0.1-10.0.0.14 }
+\t}
+
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tiif "lo" accept
+\t\tct state vmap { invalid : drop, established : accept, related : accept }
+\t\ttcp dport { 80, 443 } accept
+\t\ttcp dport 22 ip saddr @in_ssh_4 accept
+\t\ttcp dport { 21, 30000-30010 } ip saddr @in_ftp_4 accept
+\t\tcounter name "ingress_dropped"
+\t}
+
+\tchain output {
+\t\ttype filter hook output priority filter; policy drop;
+\t\toif "lo" accept
+\t\tct state vmap { invalid : drop, established : accept, related : accept }
+\t\ttcp sport 22 ip daddr @in_ssh_4 accept
+\t\tmeta l4proto { tcp, udp } th dport 53 ip daddr @out_dns_4 accept
+\t\tcounter name "egress_dropped"
+\t\tlimit rate 10/minute log prefix "VPS-EGRESS-DROP: " group 5
+\t}
+}
+"""
+
+
+def test_each_control_owns_its_part_of_the_table():
+    ingress, egress, ftp, log = (fw.fw_section(LISTING, c) for c in ("FW-01", "FW-02", "FW-03", "FW-04"))
+    assert "set in_ssh_4: elements = { 192.0.2.10, 198.51.100.0/24 }" in ingress
+    assert "chain input: tcp dport 22 ip saddr @in_ssh_4 accept" in ingress
+    assert "chain input: type filter hook input priority filter; policy drop;" in ingress
+    assert "in_ftp" not in ingress and "out_" not in ingress and "counter name" not in ingress
+    assert "set out_dns_4: elements = { 10.0.0.1-10.0.0.14 }" in egress
+    assert "chain output: type filter hook output priority filter; policy drop;" in egress
+    assert "chain output: tcp sport 22 ip daddr @in_ssh_4 accept" in egress
+    assert "log prefix" not in egress and "chain input" not in egress
+    assert ftp.splitlines() == [
+        "set in_ftp_4", "set in_ftp_4: type ipv4_addr", "set in_ftp_4: flags interval",
+        "set in_ftp_4: auto-merge", "set in_ftp_4: elements = { 203.0.113.7 }",
+        "chain input: tcp dport { 21, 30000-30010 } ip saddr @in_ftp_4 accept"]
+    assert log.splitlines() == [
+        "counter ingress_dropped", "counter egress_dropped",
+        'chain input: counter name "ingress_dropped"', 'chain output: counter name "egress_dropped"',
+        'chain output: limit rate 10/minute log prefix "VPS-EGRESS-DROP: " group 5']
+
+
+def test_a_live_edit_is_drift_of_the_control_that_owns_it_only():
+    edited = LISTING.replace('\t\toif "lo" accept\n', '\t\toif "lo" accept\n\t\ttcp dport 443 accept\n')
+    assert edited != LISTING
+    assert fw.fw_section(edited, "FW-02") != fw.fw_section(LISTING, "FW-02")
+    for other in ("FW-01", "FW-03", "FW-04"):
+        assert fw.fw_section(edited, other) == fw.fw_section(LISTING, other)
+    widened = LISTING.replace("elements = { 203.0.113.7 }", "elements = { 203.0.113.0/24 }")
+    assert fw.fw_section(widened, "FW-03") != fw.fw_section(LISTING, "FW-03")
+    assert fw.fw_section(widened, "FW-01") == fw.fw_section(LISTING, "FW-01")
+
+
+def test_an_empty_or_missing_listing_has_empty_parts():
+    assert fw.fw_section("", "FW-02") == ""
+    assert fw.fw_section(None, "FW-01") == ""
