@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Every task carries exactly one control tag, or is a pre-flight task (issue #11).
 
 The rule (docs/controls.md, intro): each task in roles/*/tasks/*.yml, with the tags it inherits
@@ -38,9 +40,6 @@ IMPORT_ROLE = {"import_role", "ansible.builtin.import_role"}
 INCLUDE_ROLE = {"include_role", "ansible.builtin.include_role"}
 BLOCK_KEYS = ("block", "rescue", "always")
 _JINJA = jinja2.Environment(undefined=jinja2.ChainableUndefined)
-# Tasks whose file another branch owns while this rule lands: (file, name) -> the ID its tag gives.
-# vsf restructures roles/vsftpd's task files; its service task gets the FTP-01 name there.
-PENDING = {("roles/vsftpd/tasks/service.yml", "The vsftpd service is enabled and running"): "ftp-01"}
 
 
 @dataclass
@@ -213,8 +212,6 @@ def violations(walk: Walk, ids: set[str]) -> list[str]:
             add(task, f"{len(task_ids)} control IDs {sorted(task_ids)}, exactly one allowed")
         elif len(task_ids) == 1:
             (tag_id,) = task_ids
-            if PENDING.get((task.file, task.name)) == tag_id:
-                continue
             if tag_id not in ids:
                 add(task, f"control ID {tag_id} is not in docs/controls.md")
             if task.name_id != tag_id.upper():
@@ -244,11 +241,6 @@ def test_every_task_file_is_reached(walked):
 def test_every_task_carries_exactly_one_control_tag_or_is_preflight(walked):
     found = violations(walked, catalog_ids())
     assert found == [], "\n".join(found)
-
-
-def test_the_pending_exemptions_are_still_needed(walked):
-    seen = {(t.file, t.name) for t in walked.tasks}
-    assert [key for key in PENDING if key not in seen] == [], "remove the stale PENDING entries"
 
 
 def test_every_control_in_the_catalog_has_a_task_of_its_own(walked):

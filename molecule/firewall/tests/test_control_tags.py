@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Each FW control runs alone (issue #11): `site.yml --tags fw-0N` on the converged host changes
 nothing; FW-02 has its own line in the report, and `--tags fw-02` alone reloads a drifted egress
 part through FW-05's handler, with the rollback armed."""
