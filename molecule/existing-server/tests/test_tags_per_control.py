@@ -44,6 +44,8 @@ JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/00-vps-baseline.conf"
 ID_ANCHOR = re.compile(r'<a id="([a-z]{2,4}-\d{2})"></a>')
 TASK_ID = re.compile(r"^([A-Z]{2,4}-\d{2}) \| ")
 HEADER = re.compile(r"^(TASK|RUNNING HANDLER) \[(?:[\w.-]+ : )?(.*)\] \**$")
+# Molecule's verifier sets ANSIBLE_FORCE_COLOR, which beats testlib's ANSIBLE_NOCOLOR.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 # Test value only: crypt of "Welcome-1" (as in molecule/incident).
 HASH = "$6$vpsbaselinesalt$4aEEfBbeNIr8g4qogP9qlwo/THdtfzwDXcocGywp41cdAc.QFRpfhOhV3IJo3OsRJZDDGLY183VSyzk6ShSmO/"
@@ -333,7 +335,8 @@ def parse_run(result, hostname, seconds, report_dir):
     """Changed tasks (by name, from the stdout callback), the recap and the compliance report."""
     changed_tasks, handlers = [], []
     current = kind = None
-    for line in result.stdout.splitlines():
+    stdout = ANSI.sub("", result.stdout)
+    for line in stdout.splitlines():
         header = HEADER.match(line)
         if header:
             kind, current = header.groups()
@@ -341,11 +344,11 @@ def parse_run(result, hostname, seconds, report_dir):
             # Once per task, also for loops (as the recap counts).
             (handlers if kind == "RUNNING HANDLER" else changed_tasks).append(current)
             current = None
-    recap = [m for m in map(RECAP.match, result.stdout.splitlines()) if m and m.group(1) == hostname]
+    recap = [m for m in map(RECAP.match, stdout.splitlines()) if m and m.group(1) == hostname]
     changed = int(recap[-1].group(2)) if recap else -1
     latest = report_dir / "latest.json"
     report = json.loads(latest.read_text())["hosts"].get(hostname, {}) if latest.exists() else {}
-    return Run(result.returncode, result.stdout, seconds, changed, changed_tasks, handlers, report)
+    return Run(result.returncode, stdout, seconds, changed, changed_tasks, handlers, report)
 
 
 def site_tags(host, cid, extra_vars, report_dir):
