@@ -6,9 +6,14 @@ import json
 import os
 from pathlib import Path
 
+from testlib import peer
+
 testinfra_hosts = ["ansible://baseline"]
 
 DOCROOT = "/var/www/html"
+# The FTP clients run here, never on the server (molecule.yml, issue #10).
+CLIENT = "legacy-client"
+SERVER = "172.31.244.10"
 REPORTS = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "reports"
 
 
@@ -108,25 +113,38 @@ def test_symlink_to_etc_left_etc_untouched(host):
     assert not [p for p, (_, _, group) in after.items() if group == "workgroup"]
 
 
-def test_customer_banner_survives_and_anonymous_is_refused(host):
-    hello = host.run("python3 -c \"import ftplib; f = ftplib.FTP('127.0.0.1', timeout=10); print(f.getwelcome())\"")
-    assert "Welcome to Example Ferries FTP. Authorised use only." in hello.stdout
-    anon = host.run(
-        "python3 -c \"import ftplib; f = ftplib.FTP('127.0.0.1', timeout=10); f.login('anonymous', 'x@y')\"")
+def test_customer_banner_survives_and_anonymous_is_refused():
+    client = peer(CLIENT)
+    hello = client.run(
+        f"python3 -c \"import ftplib; f = ftplib.FTP('{SERVER}', timeout=10); print(f.getwelcome())\"")
+    assert "Welcome to Example Ferries FTP. Authorised use only." in hello.stdout, hello.stderr
+    anon = client.run(
+        f"python3 -c \"import ftplib; f = ftplib.FTP('{SERVER}', timeout=10); f.login('anonymous', 'x@y')\"")
     assert anon.rc != 0
     assert "530" in anon.stderr
 
 
 def test_ftp_uploads_are_group_writable_now(host):
+    """A member uploads a page from his workstation: a 0644 local file, made under umask 022."""
     with host.sudo():
         host.run_expect([0], "echo 'wuser1:Upload-Test-1' | chpasswd")
-    upload = host.run(
-        "cd /tmp && echo hello > up.txt && lftp -u wuser1,Upload-Test-1 -e "
-        f"'set ftp:ssl-allow no; cd {DOCROOT}; put up.txt; bye' 127.0.0.1")
+    client = peer(CLIENT)
+    client.run_expect([0], "umask 022 && rm -f /tmp/up.txt && echo hello > /tmp/up.txt")
+    assert client.file("/tmp/up.txt").mode == 0o644
+    # %2F: the path from the root, not from the member's home (curl's FTP URLs).
+    upload = client.run(
+        "curl -sS --connect-timeout 5 --max-time 30 --user wuser1:Upload-Test-1 -T /tmp/up.txt "
+        f"ftp://{SERVER}/%2F{DOCROOT.lstrip('/')}/up.txt")
     assert upload.rc == 0, upload.stderr
     uploaded = host.file(f"{DOCROOT}/up.txt")
+    assert uploaded.content_string == "hello\n"
     assert uploaded.mode == 0o664
     assert uploaded.group == "workgroup"
+
+
+def test_no_ftp_client_on_the_server(host):
+    """Issue #10: the host under test stays a minimal install; the clients are legacy-client's."""
+    assert not host.package("lftp").is_installed
 
 
 def test_web_server_user_in_team_group(host):
