@@ -1,3 +1,5 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
 """Issue #11, "every control runs alone": `site.yml --tags <id>` for every ID of docs/controls.md.
 
 For each ID, in catalog order, on the converged host:
