@@ -41,14 +41,15 @@ def root(name):
     return testinfra.get_host(f"docker://{name}")
 
 
-def playbook(name, extra_vars=None, check=False):
+def playbook(name, extra_vars=None, check=False, tags=None):
     """playbooks/<name> on both hosts at once, over SSH as debian with become (the scenario's
     inventory); the wall time is kept for the report."""
     start = time.monotonic()
-    result = ansible_playbook(PROJECT / "playbooks" / name, "baseline", extra_vars, check=check)
+    result = ansible_playbook(PROJECT / "playbooks" / name, "baseline", extra_vars, check=check, tags=tags)
     took = round(time.monotonic() - start, 1)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    timings.setdefault(name + (" --check" if check else ""), []).append([took, result.returncode])
+    label = name + (" --check" if check else "") + (f" --tags {','.join(tags)}" if tags else "")
+    timings.setdefault(label, []).append([took, result.returncode])
     TIMINGS.write_text(json.dumps(timings))
     return result
 
@@ -211,6 +212,22 @@ def test_audit_over_ssh_exits_2_after_a_drift():
         assert f"Drift on {name}:" in text and "DR-04" in text, text[-3000:]
         assert root(name).file(DRIFTED).mode & 0o002, "the audit changed the drifted file"
         assert expired(name, "intruder") is False, "the audit locked an account"
+
+
+def test_audit_of_one_control_still_gates():
+    """`audit.yml --tags dr-04`, the audit of one control: its guard and its gate are tagged
+    always. Before, a tag selection skipped both: without --check the audit went on (site.yml's
+    plays stayed in check mode only through baseline_audit), and with the drift still there it
+    exited 0."""
+    unguarded = playbook("audit.yml", tags=["dr-04"])
+    assert unguarded.returncode == 2, unguarded.stdout[-3000:]
+    assert "playbooks/audit.yml must change nothing" in output_text(unguarded), unguarded.stdout[-3000:]
+    audit = playbook("audit.yml", check=True, tags=["dr-04"])
+    assert audit.returncode == 2, audit.stdout[-3000:]
+    text = output_text(audit)
+    for name in HOSTS:
+        assert f"Drift on {name}: DR-04." in text, text[-3000:]
+        assert root(name).file(DRIFTED).mode & 0o002, "the audit changed the drifted file"
 
 
 def test_site_over_ssh_remediates_and_never_locks_the_admin():
