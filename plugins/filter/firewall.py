@@ -286,6 +286,78 @@ def fw_rules(entries, prefix="", key="addresses"):
 # control's part out of a stateless listing (`nft -s list table`), so each control compares its own
 # part of the live table with the intended one (roles/firewall/tasks/ruleset.yml).
 _OBJECT_RE = re.compile(r"^\s*(set|map|counter|chain|quota|limit|flowtable|ct \w+)\s+(\S+)\s*\{")
+# A TCP destination port match as nft lists it (numeric: `nft` without -S): `tcp dport 21`,
+# `th dport { 21, 30000-30100 }` (after `meta l4proto tcp`, or `{ tcp, udp }`, or none), `tcp dport
+# != 22`, `tcp dport >= 1024`, `tcp dport vmap { 21 : accept }`. FTP is TCP: `udp dport 21` is not.
+_L4PROTO_RE = re.compile(r"\bmeta\s+l4proto\s+(\{[^}]*\}|\S+)")
+_DPORT_RE = re.compile(
+    r"\b(?P<proto>th|tcp)\s+dport\s+"
+    r"(?:(?P<op>!=|==|<=|>=|<|>|eq|ne|le|ge|lt|gt)\s+)?(?:(?P<map>v?map)\s+)?"
+    r"(?P<value>\{[^}]*\}|[^\s{}]+)"
+)
+_PORT_MAX = 65535
+
+
+def _span_list(value, is_map=False):
+    """[(low, high)] of an nft port value (`21`, `30000-30100`, `{ 21, 80 }`), or None when a
+    part is not numeric (a named set `@ports`, a service name): the owner cannot be told."""
+    items = value.strip("{} ").split(",") if value.startswith("{") else [value]
+    spans = []
+    for item in items:
+        item = item.split(":", 1)[0].strip() if is_map else item.strip()
+        if not item:
+            continue
+        span = _port_range(item)
+        if span is None:
+            return None
+        spans.append(span)
+    return spans
+
+
+def _overlaps(spans, reserved):
+    return any(low <= r_high and r_low <= high for low, high in spans for r_low, r_high in reserved)
+
+
+def _uncovered(reserved, spans):
+    """True when a port of the ``reserved`` spans lies outside every one of ``spans``."""
+    for r_low, r_high in reserved:
+        port = r_low
+        for low, high in sorted(spans):
+            if low <= port <= high:
+                port = high + 1
+        if port <= r_high:
+            return True
+    return False
+
+
+def _matches_ports(line, reserved):
+    """True when a rule's TCP destination port match can match one of the ``reserved`` spans: a
+    port, list or range that overlaps them, a negation that leaves one of them out, a comparison
+    (`>= 1024`) whose side holds one of them. A rule without a port match is not counted here, nor
+    a match whose ports are not numbers (a named set `@ports`)."""
+    l4proto = _L4PROTO_RE.search(line)
+    tcp = l4proto is None or re.search(r"\b(tcp|6)\b", l4proto.group(1)) is not None
+    for match in _DPORT_RE.finditer(line):
+        if match.group("proto") == "th" and not tcp:
+            continue
+        op = match.group("op") or "=="
+        spans = _span_list(match.group("value"), bool(match.group("map")))
+        if spans is None:
+            continue
+        if op in ("==", "eq"):
+            hit = _overlaps(spans, reserved)
+        elif op in ("!=", "ne"):
+            # Matches every port outside spans: one of the reserved ports that spans leave out.
+            hit = _uncovered(reserved, spans)
+        else:
+            bound = spans[0][0]
+            side = {"<": (1, bound - 1), "lt": (1, bound - 1), "<=": (1, bound), "le": (1, bound),
+                    ">": (bound + 1, _PORT_MAX), "gt": (bound + 1, _PORT_MAX),
+                    ">=": (bound, _PORT_MAX), "ge": (bound, _PORT_MAX)}[op]
+            hit = side[0] <= side[1] and _overlaps([side], reserved)
+        if hit:
+            return True
+    return False
 
 
 def _object_control(kind, name):
@@ -301,25 +373,35 @@ def _object_control(kind, name):
     return None
 
 
-def _rule_control(chain, line):
+def _rule_control(chain, line, ftp_spans):
     if "counter name" in line or re.search(r"\blog\b", line):
         return "FW-04"
     if chain == "input":
-        return "FW-03" if "@in_ftp_" in line else "FW-01"
+        # FW-03 owns every input rule on the FTP ports, whatever its sources: "FTP never open to
+        # any source" is FW-03's promise, and a rule such as `tcp dport 21 accept` inserted by hand
+        # breaks it, not the general allowlist. So `--tags fw-03` alone sees and reloads it. No
+        # intended rule moves: the pre-flight refuses web, SSH and ingress rule ports that overlap
+        # the FTP ports (fw_port_overlaps), so only the in_ftp_* rules match them. A rule without
+        # a port match (`ip saddr 192.0.2.1 accept`) stays FW-01's.
+        if "@in_ftp_" in line or (ftp_spans and _matches_ports(line, ftp_spans)):
+            return "FW-03"
+        return "FW-01"
     if chain == "output":
         return "FW-02"
     return None
 
 
-def fw_section(listing, control):
+def fw_section(listing, control, ftp_ports=None):
     """The lines of a stateless nft table listing that belong to one control (FW-01..FW-04).
 
-    Sets in_ftp_* and the input rules that use them: FW-03; other in_* sets and the input chain:
-    FW-01; out_* sets and the output chain: FW-02; the drop counters and the rules that count or
-    log: FW-04. Anything else (a chain or set the role does not write) belongs to no part: the
-    whole-table comparison (FW-05) sees it. Each kept line is prefixed with its object, so a rule
-    moved from one chain to another differs.
+    Sets in_ftp_* and the input rules that use them or match a destination port of ``ftp_ports``
+    (the FTP control port and passive range, firewall_ftp_ports): FW-03; other in_* sets and the
+    input chain: FW-01; out_* sets and the output chain: FW-02; the drop counters and the rules
+    that count or log: FW-04. Anything else (a chain or set the role does not write) belongs to no
+    part: the whole-table comparison (FW-05) sees it. Each kept line is prefixed with its object,
+    so a rule moved from one chain to another differs.
     """
+    ftp_spans = [span for span in map(_port_range, ftp_ports or []) if span is not None]
     kept = []
     depth = 0
     kind = name = None
@@ -335,7 +417,8 @@ def fw_section(listing, control):
             owner = _object_control(kind, name)
             if kind == "chain":
                 header = line.startswith("type ") or line.startswith("policy ")
-                owner = {"input": "FW-01", "output": "FW-02"}.get(name) if header else _rule_control(name, line)
+                owner = ({"input": "FW-01", "output": "FW-02"}.get(name) if header
+                         else _rule_control(name, line, ftp_spans))
             if owner == control:
                 kept.append(f"{kind} {name}: {line}")
         depth += line.count("{") - line.count("}")

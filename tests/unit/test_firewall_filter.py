@@ -268,6 +268,37 @@ def test_a_live_edit_is_drift_of_the_control_that_owns_it_only():
     assert fw.fw_section(widened, "FW-01") == fw.fw_section(LISTING, "FW-01")
 
 
+FTP_PORTS = [21, "30000-30010"]
+
+
+def test_an_input_rule_on_the_ftp_ports_is_ftp_drift_whatever_its_sources():
+    """FW-03 owns any input rule that can match a TCP FTP port (the control port or the passive
+    range): `nft insert rule ... input tcp dport 21 accept` opens FTP to every source."""
+    parts = {c: fw.fw_section(LISTING, c, FTP_PORTS) for c in ("FW-01", "FW-02", "FW-03", "FW-04")}
+    # No intended rule moves: the web, SSH and FTP rules stay where they were.
+    assert parts == {c: fw.fw_section(LISTING, c) for c in parts}
+    opened = ["tcp dport 21 accept", "th dport 30005 accept", "meta l4proto { tcp, udp } th dport { 21, 53 } accept",
+              "tcp dport 29000-30000 accept", "tcp dport != 22 accept", "tcp dport >= 1024 accept",
+              "tcp dport vmap { 21 : accept }", "ip saddr 192.0.2.0/24 tcp dport { 21 } accept"]
+    for rule in opened:
+        edited = LISTING.replace('\t\tiif "lo" accept\n', f'\t\tiif "lo" accept\n\t\t{rule}\n')
+        assert fw.fw_section(edited, "FW-03", FTP_PORTS) != parts["FW-03"], rule
+        for other in ("FW-01", "FW-02", "FW-04"):
+            assert fw.fw_section(edited, other, FTP_PORTS) == parts[other], (rule, other)
+    # Not FTP: other ports, UDP, a negation or a bound that leaves every FTP port out, no port.
+    others = ["tcp dport 2100 accept", "udp dport 21 accept", "meta l4proto udp th dport 21 accept",
+              "tcp dport != { 21, 30000-30010 } accept", "tcp dport < 21 accept", "tcp dport > 30010 accept",
+              "ip saddr 192.0.2.7 accept"]
+    for rule in others:
+        edited = LISTING.replace('\t\tiif "lo" accept\n', f'\t\tiif "lo" accept\n\t\t{rule}\n')
+        assert fw.fw_section(edited, "FW-01", FTP_PORTS) != parts["FW-01"], rule
+        assert fw.fw_section(edited, "FW-03", FTP_PORTS) == parts["FW-03"], rule
+    # In the output chain an FTP port is egress (FW-02).
+    egress = LISTING.replace('\t\toif "lo" accept\n', '\t\toif "lo" accept\n\t\ttcp dport 21 accept\n')
+    assert fw.fw_section(egress, "FW-02", FTP_PORTS) != parts["FW-02"]
+    assert fw.fw_section(egress, "FW-03", FTP_PORTS) == parts["FW-03"]
+
+
 def test_an_empty_or_missing_listing_has_empty_parts():
     assert fw.fw_section("", "FW-02") == ""
     assert fw.fw_section(None, "FW-01") == ""

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from testlib import PROJECT, ansible_playbook, can_connect, checksums
+from testlib import PROJECT, ansible_playbook, can_connect, checksums, output_text
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -81,3 +81,50 @@ def test_fw02_alone_reloads_a_drifted_egress_part_with_the_rollback(host):
     again = ansible_playbook(SITE, name, SITE_VARS, tags=["fw-02"])
     assert again.returncode == 0, again.stdout[-3000:]
     assert recap_changed(again, name) == 0
+
+
+def restore_live(host, listing):
+    """The live table back to a stateless listing, as the role's rollback file does it."""
+    restore = f"table inet vps_baseline {{}}\ndelete table inet vps_baseline\n{listing}\n"
+    with host.sudo():
+        host.run_expect([0], f"cat > /root/fw-restore.nft <<'NFT'\n{restore}NFT\n"
+                             "nft -f /root/fw-restore.nft && rm /root/fw-restore.nft")
+
+
+def test_fw01_alone_writes_the_boot_file_only_from_a_confirmed_table(host):
+    """The boot file is FW-01's (persistence), and only a confirmed table reaches it (FW-05).
+    `--tags fw-01` with a drifted boot file while another part of the live table differs (an
+    inserted `output accept`, FW-02's part): no load, the boot file left as it is, a warning. Once
+    the live table is the intended one again, `--tags fw-01` alone rewrites the boot file."""
+    name = host.backend.get_hostname()
+    intended = live(host)
+    rules = checksums(host, [RULES])
+    stray = "add rule inet vps_baseline input tcp dport 9177 accept"
+    with host.sudo():
+        assert "9177" not in host.file(RULES).content_string
+        host.run_expect([0], f"echo '{stray}' >> {RULES}")
+        host.run_expect([0], "nft insert rule inet vps_baseline output accept")
+    drifted = checksums(host, [RULES])
+    try:
+        held = ansible_playbook(SITE, name, SITE_VARS, tags=["fw-01"])
+        assert held.returncode == 0, held.stdout[-3000:]
+        assert "WARNING FW-01: the boot file" in output_text(held), held.stdout[-3000:]
+        assert "FW-05 | Arm the rollback timer" not in held.stdout, "--tags fw-01 must not load FW-02's part"
+        assert checksums(host, [RULES]) == drifted, "an unconfirmed live table reached the boot file"
+        assert live(host) != intended
+        assert recap_changed(held, name) == 0
+
+        restore_live(host, intended)
+        assert live(host) == intended
+        fix = ansible_playbook(SITE, name, SITE_VARS, tags=["fw-01"])
+        assert fix.returncode == 0, fix.stdout[-3000:]
+        assert "FW-05 | Arm the rollback timer" not in fix.stdout
+        assert checksums(host, [RULES]) == rules
+        assert report(fix)["hosts"][name]["FW-01"]["status"] == "remediated"
+        assert recap_changed(fix, name) == 1
+    finally:
+        # A failure here must not leave the drift to the next tests.
+        with host.sudo():
+            host.run_expect([0], f"sed -i '/dport 9177 accept/d' {RULES}")
+        if live(host) != intended:
+            restore_live(host, intended)
