@@ -49,7 +49,7 @@ def test_refused_before_any_change(host, case):
     assert_refused(host, role, extra_vars, message, WATCHED)
 
 
-@pytest.mark.parametrize("action", ["delete", True])
+@pytest.mark.parametrize("action", ["delete"])
 def test_acc05_unknown_leftover_password_action_is_refused_by_the_preflight(host, action):
     """The pre-flight judges accounts' validate.yml before any role changes anything (site.yml)."""
     assert_refused(

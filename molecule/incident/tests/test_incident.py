@@ -24,6 +24,7 @@ from testlib import (
     output_text,
     peer,
     run_role,
+    sftp,
     ssh_change_expired_password,
     ssh_password,
 )
@@ -111,6 +112,23 @@ def test_acc05_expired_password_is_refused_by_vsftpd_but_replaced_over_ssh_by_wh
     assert "unanswered=0" in change.stdout, change.stdout[-2000:]
     fields = shadow(host, "newhire")
     assert fields[2] not in ("", "0") and not fields[1].startswith("$6$vpsbaselinesalt$")
+
+
+def test_acc05_expiry_also_ends_key_logins_without_a_terminal(host, client):
+    """The other cost of expire: sshd asks for the change after any login, with a key too, and
+    without a terminal (SFTP, scp) it ends the session; a lock leaves keys working (wkey's
+    password field is "!" all along)."""
+    day = shadow(host, "wkey")[2]
+    with host.sudo():
+        host.run_expect([0], "chage -d 0 wkey")
+    try:
+        expired = sftp(client, "wkey", SERVER, "/root/id_wkey", "ls")
+        assert expired.rc != 0 and "required to change your password" in expired.stderr, expired.stderr
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"chage -d {day} wkey")
+    assert shadow(host, "wkey")[1] == "!"
+    assert sftp(client, "wkey", SERVER, "/root/id_wkey", "ls").rc == 0
 
 
 def test_acc05_member_who_changed_the_password_still_logs_in_after_a_rerun(host, client):
