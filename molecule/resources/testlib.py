@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -92,9 +93,14 @@ def checksums(host, paths):
         return {p: host.file(p).sha256sum if host.file(p).exists else None for p in paths}
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def output_text(result):
-    """ansible-playbook output with whitespace folded and quotes unescaped, for message checks."""
-    return " ".join((result.stdout + result.stderr).replace('\\"', '"').split())
+    """ansible-playbook output with colours removed, whitespace folded and quotes unescaped, for
+    message checks. Under Molecule, Ansible colours every wrapped line of a message (ANSIBLE_FORCE_COLOR),
+    so a message that wraps had escape codes in the middle of its words."""
+    return " ".join(ANSI_ESCAPE.sub("", result.stdout + result.stderr).replace('\\"', '"').split())
 
 
 def peer(name):
