@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -92,9 +93,14 @@ def checksums(host, paths):
         return {p: host.file(p).sha256sum if host.file(p).exists else None for p in paths}
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def output_text(result):
-    """ansible-playbook output with whitespace folded and quotes unescaped, for message checks."""
-    return " ".join((result.stdout + result.stderr).replace('\\"', '"').split())
+    """ansible-playbook output with colours removed, whitespace folded and quotes unescaped, for
+    message checks. Under Molecule, Ansible colours every wrapped line of a message (ANSIBLE_FORCE_COLOR),
+    so a message that wraps had escape codes in the middle of its words."""
+    return " ".join(ANSI_ESCAPE.sub("", result.stdout + result.stderr).replace('\\"', '"').split())
 
 
 def peer(name):
@@ -121,6 +127,49 @@ def ssh_password(client, user, server, password, command="true"):
         f"SSH_ASKPASS={script} SSH_ASKPASS_REQUIRE=force DISPLAY=none setsid -w ssh {SSH_OPTS} "
         f"-o PreferredAuthentications=password,keyboard-interactive -o PubkeyAuthentication=no "
         f"-o NumberOfPasswordPrompts=1 {user}@{server} {command} </dev/null"
+    )
+
+
+# Drives ssh in a pseudo-terminal through the forced change of an expired password: the login
+# password, then passwd's prompts (current, new, retype). Prints the transcript.
+_PASSWORD_CHANGE = r"""
+import os, pty, select, sys, time
+user, server, old, new = sys.argv[1:5]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("ssh", ["ssh", "-tt", *sys.argv[5:], "-o", "PreferredAuthentications=password",
+                      "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1",
+                      f"{user}@{server}", "true"])
+steps = [("'s password:", old), ("Current password:", old), ("New password:", new),
+         ("Retype new password:", new)]
+transcript, pending, deadline = b"", b"", time.monotonic() + 40
+while time.monotonic() < deadline:
+    if not select.select([fd], [], [], 1)[0]:
+        continue
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    transcript += chunk
+    pending += chunk
+    if steps and steps[0][0].encode() in pending:
+        os.write(fd, (steps.pop(0)[1] + "\n").encode())
+        pending = b""
+status = os.waitpid(pid, 0)[1]
+print(transcript.decode(errors="replace"))
+print(f"ssh-exit={os.waitstatus_to_exitcode(status)} unanswered={len(steps)}")
+"""
+
+
+def ssh_change_expired_password(client, user, server, old, new):
+    """Log in over SSH with an expired password ``old`` in a terminal, as a person (or whoever
+    knows it) would, and answer the forced change with ``new``; returns the result (transcript
+    in stdout, ending with ssh's exit code and the number of prompts never seen)."""
+    return client.run(
+        "timeout 60 python3 -c %s %s %s %s %s " + SSH_OPTS,
+        _PASSWORD_CHANGE, user, server, old, new,
     )
 
 

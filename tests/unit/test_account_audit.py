@@ -1,6 +1,7 @@
 # Copyright: vps-baseline contributors
 # SPDX-License-Identifier: MIT
-"""roles/accounts/library/account_audit.py: the ACC-02 checks on sample databases."""
+"""roles/accounts/library/account_audit.py: the ACC-02 checks and ACC-05's leftover passwords on
+sample databases."""
 
 import importlib.util
 from pathlib import Path
@@ -20,6 +21,9 @@ changed:x:1002:1002::/home/changed:/bin/bash
 pending:x:1003:1003::/home/pending:/bin/bash
 deploy:x:1004:1004::/home/deploy:/bin/bash
 blank:x:1005:1005::/home/blank:/usr/sbin/nologin
+locked:x:1006:1006::/home/locked:/bin/bash
+newhire:x:1007:1007::/home/newhire:/bin/bash
+fresh:x:1008:1008::/home/fresh:/bin/bash
 """
 SHADOW = """\
 root:$y$j9T$abc:20000:0:99999:7:::
@@ -31,16 +35,30 @@ changed:$y$j9T$new:20710:0:99999:7:::
 pending:$y$j9T$init:0:0:99999:7:::
 deploy:!:20700::::::
 blank::20700::::::
+locked:!$y$j9T$old:20700:0:99999:7:::
+newhire:$y$j9T$mine:20800:0:99999:7:::
+fresh:$y$j9T$init:0:0:99999:7:::
 """
-CREATED = {"migrated": 20700, "changed": 20700, "pending": 20705}
+CREATED = {"migrated": 20700, "changed": 20700, "pending": 20705, "locked": 20700, "newhire": 20800,
+           "fresh": 20800}
+# ACC-01's declared initial hashes: newhire changed it the day it was created, fresh has not yet.
+INITIAL = {"newhire": "$y$j9T$init", "fresh": "$y$j9T$init"}
 
 
-def run(declared=(), allowlist=(), created=CREATED):
-    findings, undeclared = aa.audit(
-        aa.parse(PASSWD, 7), aa.parse(SHADOW, 9), list(declared), list(allowlist),
-        lambda name, home: created.get(name),
+def audit(declared=(), allowlist=(), created=CREATED, initial=None, shadow=SHADOW):
+    return aa.audit(
+        aa.parse(PASSWD, 7), aa.parse(shadow, 9), list(declared), list(allowlist),
+        lambda name, home: created.get(name), INITIAL if initial is None else initial,
     )
+
+
+def run(declared=(), allowlist=(), created=CREATED, initial=None):
+    findings, undeclared, _leftover = audit(declared, allowlist, created, initial)
     return {(f["user"], f["check"]) for f in findings}, undeclared
+
+
+def leftover(created=CREATED, initial=None, shadow=SHADOW):
+    return {e["user"]: e["state"] for e in audit(created=created, initial=initial, shadow=shadow)[2]}
 
 
 def test_uid0_besides_root():
@@ -81,8 +99,8 @@ def test_locked_password_is_not_usable():
 
 
 def test_undeclared_login_accounts():
-    _, undeclared = run(declared=["wuser1", "pending"], allowlist=["deploy"])
-    assert undeclared == ["toor", "migrated", "changed"]
+    _, undeclared = run(declared=["wuser1", "pending", "newhire", "fresh"], allowlist=["deploy"])
+    assert undeclared == ["toor", "migrated", "changed", "locked"]
 
 
 def test_root_never_undeclared():
@@ -93,3 +111,57 @@ def test_root_never_undeclared():
 
 def test_parse_pads_short_lines():
     assert aa.parse("a:x\n\n# c\n", 4) == {"a": ["a", "x", "", ""]}
+
+
+# ACC-05: the leftover passwords it acts on.
+
+
+def test_leftover_states():
+    assert leftover() == {
+        "migrated": "usable", "pending": "pending", "locked": "locked", "fresh": "initial",
+    }
+
+
+def test_locked_leftover_is_still_known_so_a_rerun_reports_it():
+    """usermod -L keeps the hash and the change day: the next run (or one after an interrupted
+    run) finds the lock, instead of forgetting the account because its password is not usable."""
+    relocked = SHADOW.replace("migrated:$y$j9T$tmp:", "migrated:!$y$j9T$tmp:")
+    assert leftover(shadow=relocked)["migrated"] == "locked"
+    found, _ = run()
+    assert ("locked", "unchanged") not in found  # ACC-02 lists usable passwords only
+
+
+def test_expired_leftover_stays_a_leftover_until_changed():
+    """chage -d 0 (ACC-05 expire) sets the change day to 0: still listed, as pending."""
+    expired = SHADOW.replace("migrated:$y$j9T$tmp:20700:", "migrated:$y$j9T$tmp:0:")
+    assert leftover(shadow=expired)["migrated"] == "pending"
+    changed = SHADOW.replace("migrated:$y$j9T$tmp:20700:", "migrated:$y$j9T$own:20701:")
+    assert "migrated" not in leftover(shadow=changed)
+
+
+def test_initial_password_changed_on_the_creation_day_is_not_a_leftover():
+    """A new hire who changed the ACC-01 password the day the account was created (the day is
+    all shadow records) was flagged for ever, and ACC-05 would have locked it."""
+    found, _ = run()
+    assert ("newhire", "unchanged") not in found
+    assert "newhire" not in leftover()
+    assert ("newhire", "unchanged") in run(initial={})[0]
+    assert leftover(initial={})["newhire"] == "usable"
+
+
+def test_initial_password_still_in_place_is_acc01s():
+    found, _ = run()
+    assert ("fresh", "unchanged") in found  # ACC-02 still reports it
+    assert leftover()["fresh"] == "initial"
+    assert leftover(initial={})["fresh"] == "pending"
+
+
+def test_unknown_creation_day_lists_only_pending_leftovers():
+    assert leftover(created={}) == {"pending": "pending", "fresh": "initial"}
+
+
+def test_disabled_and_empty_passwords_are_not_leftovers():
+    states = leftover()
+    for name in ("daemon", "toor", "wuser1", "deploy", "blank", "root", "changed"):
+        assert name not in states
+

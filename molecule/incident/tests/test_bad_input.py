@@ -1,9 +1,9 @@
 # Copyright: vps-baseline contributors
 # SPDX-License-Identifier: MIT
-"""bruteforce, logging and updates refuse bad input with a clear message before any change."""
+"""bruteforce, logging, updates and accounts refuse bad input with a clear message before any change."""
 
 import pytest
-from testlib import assert_refused
+from testlib import ACCOUNT_FILES, assert_refused
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -47,3 +47,12 @@ CASES = {
 def test_refused_before_any_change(host, case):
     role, extra_vars, message = CASES[case]
     assert_refused(host, role, extra_vars, message, WATCHED)
+
+
+@pytest.mark.parametrize("action", ["delete"])
+def test_acc05_unknown_leftover_password_action_is_refused_by_the_preflight(host, action):
+    """The pre-flight judges accounts' validate.yml before any role changes anything (site.yml)."""
+    assert_refused(
+        host, "preflight", {"preflight_roles": ["accounts"], "accounts_leftover_password_action": action},
+        "accounts_leftover_password_action must be lock, expire or report", ACCOUNT_FILES,
+    )

@@ -7,6 +7,7 @@ password); these tests replay the attack after the baseline. They run in file or
 timing of each protocol is written to reports/incident-ban-timing.txt.
 """
 
+import re
 import time
 
 import pytest
@@ -23,6 +24,8 @@ from testlib import (
     output_text,
     peer,
     run_role,
+    sftp,
+    ssh_change_expired_password,
     ssh_password,
 )
 
@@ -32,6 +35,11 @@ SERVER = "172.31.250.10"
 ATTACKER = "172.31.250.20"
 MAXRETRY = 3
 GUESSES = ["123456", "password", "ferry", "Ferry2019", "booking", "letmein", "qwerty", "admin"]
+# The migration's temporary password (prepare.yml), newhire's initial one (ACC-01) and the one
+# newhire chooses at first login (test_acc05_expired_password_...).
+LEFTOVER = "Ferry-2019"
+INITIAL = "Welcome-1"
+CHOSEN = "Own-Choice-4821"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +56,9 @@ def test_acc02_audit_flags_the_temporary_password(host):
     result = run_role(host, "accounts")
     assert result.returncode == 0, result.stdout[-3000:]
     text = output_text(result)
-    assert "ferry: usable password never changed since the account was created" in text
+    # ferry's leftover is locked (ACC-05, before the audit): ACC-02 lists usable passwords only.
+    assert "ferry: usable password never changed" not in text
+    assert re.search(r"ferry: password never changed since the account was created \(day \d+\); locked", text), text[-3000:]
     assert "newhire: usable password never changed (change pending since it was set)" in text
 
 
@@ -70,6 +80,94 @@ def test_acc01_interrupted_run_cannot_lose_the_forced_change(host):
     assert result.returncode == 0, result.stdout[-3000:]
     with host.sudo():
         assert host.check_output("getent shadow newhire").split(":")[2] == "0"
+
+
+def shadow(host, user):
+    with host.sudo():
+        return host.check_output(f"getent shadow {user}").split(":")
+
+
+def test_acc05_leftover_password_no_longer_logs_in_over_ftp_or_ssh(host, client):
+    """The vsftpd breach, replayed from the client (inside firewall_ftp_sources and the admin
+    sources) after the baseline: before ACC-05, ferry's temporary password still logged in over
+    FTP and SSH. Now it is locked: its hash and change day kept behind usermod -L's "!"."""
+    fields = shadow(host, "ferry")
+    assert fields[1].startswith("!$6$vpsbaselineferry$"), fields[1][:24]
+    assert fields[2] not in ("", "0")
+    assert ftp_login(client, "ferry", SERVER, LEFTOVER).rc == 67
+    over_ssh = ssh_password(client, "ferry", SERVER, LEFTOVER, "id -un")
+    assert over_ssh.rc == 255 and "Permission denied" in over_ssh.stderr, over_ssh.stderr
+    assert "ferry" not in over_ssh.stdout
+
+
+def test_acc05_expired_password_is_refused_by_vsftpd_but_replaced_over_ssh_by_whoever_knows_it(host, client):
+    """Why ACC-05 locks by default instead of expiring (docs/threat-model.md): an expired password
+    (newhire's initial one, change day 0, as chage -d 0 leaves it) is refused by vsftpd, but over
+    SSH, where sshd takes passwords, anyone who knows it logs in and sets a new one of their own.
+    Here it is the new hire, as ACC-01 intends; for a leftover it would be the attacker."""
+    assert shadow(host, "newhire")[2] == "0"
+    assert ftp_login(client, "newhire", SERVER, INITIAL).rc == 67
+    change = ssh_change_expired_password(client, "newhire", SERVER, INITIAL, CHOSEN)
+    assert "password updated successfully" in change.stdout, change.stdout[-2000:]
+    assert "unanswered=0" in change.stdout, change.stdout[-2000:]
+    fields = shadow(host, "newhire")
+    assert fields[2] not in ("", "0") and not fields[1].startswith("$6$vpsbaselinesalt$")
+
+
+def test_acc05_expiry_also_ends_key_logins_without_a_terminal(host, client):
+    """The other cost of expire: sshd asks for the change after any login, with a key too, and
+    without a terminal (SFTP, scp) it ends the session; a lock leaves keys working (wkey's
+    password field is "!" all along)."""
+    day = shadow(host, "wkey")[2]
+    with host.sudo():
+        host.run_expect([0], "chage -d 0 wkey")
+    try:
+        expired = sftp(client, "wkey", SERVER, "/root/id_wkey", "ls")
+        assert expired.rc != 0 and "required to change your password" in expired.stderr, expired.stderr
+    finally:
+        with host.sudo():
+            host.run_expect([0], f"chage -d {day} wkey")
+    assert shadow(host, "wkey")[1] == "!"
+    assert sftp(client, "wkey", SERVER, "/root/id_wkey", "ls").rc == 0
+
+
+def test_acc05_member_who_changed_the_password_still_logs_in_after_a_rerun(host, client):
+    """newhire changed the initial password the day the account was created (all that shadow
+    records is the day): ACC-02 flagged that for ever and ACC-05 would have locked it. The re-run
+    changes nothing, reports ferry's lock again, and newhire logs in over FTP and SSH."""
+    result = run_role(host, "accounts")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r"\bchanged=0\b", result.stdout), result.stdout[-2000:]
+    text = output_text(result)
+    assert re.search(r"ferry: password never changed since the account was created \(day \d+\); locked", text), text[-3000:]
+    assert "newhire: usable password" not in text and "newhire: password never changed" not in text, text[-3000:]
+    assert ftp_login(client, "newhire", SERVER, CHOSEN).rc == 0
+    over_ssh = ssh_password(client, "newhire", SERVER, CHOSEN, "id -un")
+    assert over_ssh.rc == 0, over_ssh.stderr
+    assert over_ssh.stdout.strip() == "newhire"
+
+
+def test_acc05_expire_on_request_survives_its_own_rerun_then_lock_takes_over(host):
+    """accounts_leftover_password_action: expire sets ferry's change day to 0 (chage -d 0). The
+    detection reads that state, so the second run is changed=0 and still reports it; the default
+    (lock) then locks the expired leftover, as after an interrupted run with the other action."""
+    with host.sudo():
+        host.run_expect([0], "usermod -U ferry")  # back to the leftover the migration left
+    day = shadow(host, "ferry")[2]
+    expire = {"accounts_leftover_password_action": "expire"}
+    first = run_role(host, "accounts", expire)
+    assert first.returncode == 0, first.stdout[-3000:]
+    fields = shadow(host, "ferry")
+    assert fields[1].startswith("$6$vpsbaselineferry$") and fields[2] == "0", (day, fields[:3])
+    assert "ferry: password never changed since the account was created (day" in output_text(first)
+    again = run_role(host, "accounts", expire)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert re.search(r"\bchanged=0\b", again.stdout), again.stdout[-2000:]
+    assert ("ferry: password never changed (change pending since it was set); expired: must be changed at next login"
+            in output_text(again))
+    locked = run_role(host, "accounts")
+    assert locked.returncode == 0, locked.stdout[-3000:]
+    assert shadow(host, "ferry")[1].startswith("!$6$vpsbaselineferry$")
 
 
 def test_ssh01_root_cannot_log_in_with_its_password(client):
@@ -146,13 +244,13 @@ def test_bf01_fail2ban_table_coexists_with_the_firewall_table(host):
 
 
 def test_bf01_correct_login_from_the_client_still_works(client):
-    result = ssh_password(client, "ferry", SERVER, "Ferry-2019", "id -un")
+    result = ssh_password(client, "newhire", SERVER, CHOSEN, "id -un")
     assert result.rc == 0, result.stderr
-    assert result.stdout.strip() == "ferry"
+    assert result.stdout.strip() == "newhire"
 
 
 def test_bf01_correct_ftp_login_from_the_client_still_works(client):
-    result = ftp_login(client, "ferry", SERVER, "Ferry-2019")
+    result = ftp_login(client, "newhire", SERVER, CHOSEN)
     assert result.rc == 0, result.stderr
 
 
