@@ -274,6 +274,12 @@ RECIPES = {
         extra_vars=_acc04_vars,
         drift=_acc04_drift,
         fixed=lambda h, _r: _locked_and_expired(h, "leaver") and not ok(h, "pgrep -u leaver")),
+    "ACC-05": Recipe(
+        what="a migration account whose password was set the day it was created (the vsftpd "
+             "breach's leftover), locked by default",
+        drift=lambda h: sh(h, "getent passwd migration || useradd -m -s /bin/bash migration; "
+                              "echo 'migration:Temp-Migration-1' | chpasswd"),
+        fixed=lambda h, _r: shadow(h, "migration")[1].startswith("!")),
     "BF-01": Recipe(
         what="the baseline's fail2ban jail file removed",
         drift=lambda h: sh(h, "rm /etc/fail2ban/jail.d/vps-baseline.local"),
