@@ -165,3 +165,24 @@ def test_disabled_and_empty_passwords_are_not_leftovers():
     for name in ("daemon", "toor", "wuser1", "deploy", "blank", "root", "changed"):
         assert name not in states
 
+
+
+def test_the_module_runs_without_a_no_log_warning(tmp_path):
+    """Run by Ansible itself: an option named like a password ("passwd") without an explicit
+    no_log made every run print "Module did not set no_log for passwd"."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "passwd").write_text(PASSWD)
+    (tmp_path / "shadow").write_text(SHADOW)
+    env = dict(os.environ, ANSIBLE_LIBRARY=str(MODULE.parent), ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_NOCOLOR="true")
+    args = json.dumps({"passwd": str(tmp_path / "passwd"), "shadow": str(tmp_path / "shadow")})
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "account_audit", "-a", args],
+        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "did not set no_log" not in result.stdout + result.stderr, result.stdout + result.stderr
+    assert "toor: uid 0 besides root" in result.stdout

@@ -103,6 +103,7 @@ WEB_CASES = {
     "port out of range": ({"webserver_ports": [80, 70000]}, "webserver_ports must be distinct TCP ports 1-65535"),
     "repeated port": ({"webserver_ports": [80, 80]}, "webserver_ports must be distinct TCP ports 1-65535"),
     "team group missing": ({"workgroup_name": "noteam"}, 'team group "noteam" does not exist'),
+    "root as the web server user": ({"webserver_user": "root"}, "webserver_user must name the unprivileged account"),
 }
 
 

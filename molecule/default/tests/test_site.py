@@ -127,6 +127,14 @@ def test_web01_apache_user_in_team_group(host):
     assert GROUP in host.user("www-data").groups
 
 
+def test_ftp03_web_server_user_denied_ftp_by_derivation(host):
+    """The webserver role owns the web server user (webserver_user); the vsftpd role adds it to
+    ftpusers itself, although vsftpd_denied_users' default no longer names it (issue #11)."""
+    text = host.file("/etc/ftpusers").content_string
+    block = text.split("# BEGIN vps-baseline: vsftpd_denied_users (FTP-03)\n")[1].split("# END")[0]
+    assert "www-data" in block.split(), text
+
+
 @pytest.fixture(scope="module")
 def cgi(host):
     """A CGI script that writes a file into the docroot, as a CMS would."""

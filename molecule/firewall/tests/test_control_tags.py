@@ -16,6 +16,7 @@ testinfra_hosts = ["ansible://baseline"]
 SINK = "10.47.113.20"
 RULES = "/etc/nftables.d/vps_baseline.nft"
 SITE = PROJECT / "playbooks" / "site.yml"
+AUDIT = PROJECT / "playbooks" / "audit.yml"
 # site.yml's pre-flight judges every role's inputs; this scenario declares no team, and an
 # exclusive team group without members is refused (WG-01).
 SITE_VARS = {"workgroup_exclusive": False}
@@ -113,6 +114,11 @@ def test_fw01_alone_writes_the_boot_file_only_from_a_confirmed_table(host):
         assert checksums(host, [RULES]) == drifted, "an unconfirmed live table reached the boot file"
         assert live(host) != intended
         assert recap_changed(held, name) == 0
+        # The audit of FW-01 alone still sees the drifted boot file (it reported FW-01 compliant).
+        audit = ansible_playbook(AUDIT, name, SITE_VARS, check=True, tags=["fw-01"])
+        assert audit.returncode == 2, audit.stdout[-3000:]
+        assert report(audit)["hosts"][name]["FW-01"]["status"] == "drift"
+        assert checksums(host, [RULES]) == drifted
 
         restore_live(host, intended)
         assert live(host) == intended

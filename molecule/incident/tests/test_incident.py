@@ -368,7 +368,7 @@ def unban_until_answered(host, peer_host, port, tries=30):
 
 def test_bf01_ftp_jail_follows_a_moved_vsftpd_log(host, attacker):
     """Issue #9: a changed vsftpd_log_file left the FTP jail reading the old file, so FTP password
-    guessing was never banned again. bruteforce_vsftpd_log now follows it: with the log moved, a
+    guessing was never banned again. the jail now reads vsftpd_log_file itself: with the log moved, a
     wrong FTP password from the attacker is counted by the jail (read from the live fail2ban)."""
     moved = {"vsftpd_log_file": "/var/log/vsftpd-moved.log"}
     name = host.backend.get_hostname()

@@ -235,8 +235,13 @@ def test_site_over_ssh_remediates_and_never_locks_the_admin():
     locked (ACC-03), the admin's shadow entry is untouched and it keeps login and sudo; the
     audit then exits 0 on the converged hosts."""
     before = {name: shadow(name) for name in HOSTS}
+    # prepare.yml gave the admin a provider's one-time password, never changed: ACC-05's
+    # leftover, which it must leave alone because Ansible connects as this account.
+    assert all(entry.split(":")[1].startswith("$6$") for entry in before.values()), before
     remediated = playbook("site.yml")
     assert remediated.returncode == 0, remediated.stdout[-3000:]
+    assert "debian: password never changed since the account was created" in output_text(remediated)
+    assert "left as is: the account Ansible connects as" in output_text(remediated)
     for name, address in HOSTS.items():
         host = root(name)
         assert not host.file(DRIFTED).mode & 0o002

@@ -204,7 +204,8 @@ def run_module():
             "declared": {"type": "list", "elements": "str", "default": []},
             "allowlist": {"type": "list", "elements": "str", "default": []},
             "initial": {"type": "dict", "default": {}, "no_log": True},
-            "passwd": {"type": "path", "default": "/etc/passwd"},
+            # A path, not a secret: no_log False says so (Ansible warns on option names like "passwd").
+            "passwd": {"type": "path", "default": "/etc/passwd", "no_log": False},
             "shadow": {"type": "path", "default": "/etc/shadow"},
         },
         supports_check_mode=True,
