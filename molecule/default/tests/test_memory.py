@@ -101,7 +101,7 @@ def test_mem01_mem02_mem03_audit_is_compliant_and_reports_each_control(name):
         assert "WARNING MEM-01: no swap file at /swapfile: / is on overlay" in text, text[-3000:]
         assert "MEM-01: no swap file: / is on overlay (unsafe for swap files)" in text, text[-3000:]
     assert "MEM-02: vm.swappiness 10 in /etc/sysctl.d/60-vps-baseline-memory.conf; live value" in text
-    assert "a container's /proc/sys is read-only" in text
+    assert "a container may not set it" in text
     assert "MEM-03: apache2 is started again 5 s after it dies" in text
 
 
@@ -114,13 +114,61 @@ def test_mem02_swappiness_file_written_and_live_value_read_only_in_a_container(n
     # changes nothing on this shared machine's kernel.
     with target.sudo():
         write = target.run(f"sysctl -w vm.swappiness={live}")
-    assert write.rc != 0 and "Read-only file system" in write.stderr, (write.rc, write.stderr)
+    assert write.rc != 0 and 'permission denied on key "vm.swappiness"' in write.stderr, (write.rc, write.stderr)
+
+
+def web_answers(client, url, within):
+    """Seconds until the site answers the client again (None: not within ``within`` s)."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if client.run("curl -fsS -o /dev/null --max-time 3 %s", url).rc == 0:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
+BROKEN_CONF = "/etc/apache2/conf-enabled/zz-mem03-broken.conf"
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_mem03_a_start_that_fails_after_the_kill_is_tried_again(name, client):
+    """Under memory pressure the first start after an OOM kill can fail too (fork: Cannot allocate
+    memory, exit code 1). Debian's unit (Restart=on-abort) restarts after a signal but never after
+    a failed start: the site stayed down for good. Here the first start after the SIGKILL fails
+    for a few seconds (a configuration file that Apache refuses, standing for the memory still
+    short: no OOM can be caused on purpose on this shared machine), then the cause goes away."""
+    target = peer(name)
+    url = f"http://{ADDRESSES[name]}/"
+
+    def show(prop):
+        return sh(target, f"systemctl show --property {prop} --value apache2").strip()
+
+    def failed_starts():
+        return int(sh(target, "journalctl -u apache2 --no-pager -o cat"
+                              " | grep -c \"Failed with result 'exit-code'\" || true").strip() or 0)
+
+    pid, before = show("MainPID"), failed_starts()
+    assert pid != "0"
+    try:
+        sh(target, f"echo 'NoSuchDirective mem03' > {BROKEN_CONF} && kill -KILL {pid}")
+        killed = time.monotonic()
+        while time.monotonic() - killed < ANSWER_WITHIN and failed_starts() == before:
+            time.sleep(0.5)
+    finally:
+        sh(target, f"rm -f {BROKEN_CONF}")
+    assert failed_starts() > before, "systemd never tried a start after the kill"
+    answered = web_answers(client, url, ANSWER_WITHIN)
+    assert answered is not None, (f"apache2 stayed down after a failed start: "
+                                  f"{sh(target, 'systemctl status apache2 --no-pager || true')}")
+    print(f"{name}: a failed start, then the site answered {time.monotonic() - killed:.1f} s after SIGKILL")
 
 
 @pytest.mark.parametrize("name", HOSTS)
 def test_mem03_web_server_killed_like_the_oom_killer_answers_again(name, client):
     """The OOM killer ends its victim with SIGKILL. Apache's main process killed so, the site
-    answers again, from the client, within the bound, and systemd counts the restart."""
+    answers again, from the client, within the bound, and systemd counts the restart. Debian's own
+    unit (Restart=on-abort, OOMPolicy=continue) passes this one too: the test after it is the one
+    the old code fails."""
     target = peer(name)
     url = f"http://{ADDRESSES[name]}/"
     assert "Restart=on-failure" in sh(target, f"cat {RESTART_DROPIN}")
