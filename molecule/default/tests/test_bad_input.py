@@ -114,3 +114,70 @@ def test_webserver_refuses_bad_input_before_any_change(host, case):
         host, "webserver", extra_vars, message,
         lambda: (checksums(host, WEB_FILES), sorted(host.user("www-data").groups)),
     )
+
+
+# MEM-01/02/03 (roles/memory/tasks/validate.yml, judged by the pre-flight). site-debian12 keeps
+# its swap file on the ext4 volume /srv/swap (molecule.yml); the cases that need a file planted
+# there make it first and remove it after.
+MEM_FILES = ("/srv/swap/swapfile", "/etc/fstab", "/etc/sysctl.d/60-vps-baseline-memory.conf",
+             "/etc/systemd/system/apache2.service.d/restart.conf")
+MEM_PLANTED = {
+    "a symlink at the swap path": "ln -s /etc/shadow /srv/swap/planted",
+    "an existing file that is not swap": "echo 'a database' > /srv/swap/planted && chmod 600 /srv/swap/planted",
+}
+
+MEM_CASES = {
+    "swap file below the docroot": (
+        {"memory_swap_file": "/var/www/html/swapfile"},
+        'memory_swap_file "/var/www/html/swapfile" is refused: it must be an absolute path without',
+    ),
+    "relative swap path": (
+        {"memory_swap_file": "swapfile"},
+        'memory_swap_file "swapfile" is refused: it must be an absolute path',
+    ),
+    "swap file in a directory others can write": (
+        {"memory_swap_file": "/tmp/swapfile"},
+        'memory_swap_file "/tmp/swapfile" is refused: /tmp is writable by group or others (mode 1777)',
+    ),
+    "a symlink at the swap path": (
+        {"memory_swap_file": "/srv/swap/planted"},
+        'memory_swap_file "/srv/swap/planted" is refused: it exists and is a symlink',
+    ),
+    "an existing file that is not swap": (
+        {"memory_swap_file": "/srv/swap/planted"},
+        'memory_swap_file "/srv/swap/planted" is refused: it exists and is not a swap area',
+    ),
+    "swap size 0": (
+        {"memory_swap_size_mb": 0},
+        "memory_swap_size_mb must be a positive number of MiB",
+    ),
+    "swap larger than the free space": (
+        {"memory_swap_size_mb": 100000000},
+        "memory_swap_size_mb 100000000 MiB is larger than the free space of /srv/swap",
+    ),
+    "swappiness above 100": (
+        {"memory_swappiness": 101},
+        "memory_swappiness an integer 0-100",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MEM_CASES))
+def test_memory_refuses_bad_input_before_any_change(host, case):
+    extra_vars, message = MEM_CASES[case]
+    planted = MEM_PLANTED.get(case)
+    with host.sudo():
+        if planted:
+            host.run_expect([0], planted)
+        try:
+            assert_refused(
+                host, "memory", extra_vars, message,
+                lambda: (checksums(host, MEM_FILES), host.check_output("ls -la /srv/swap && ls -a /tmp"),
+                         host.check_output("cat /proc/swaps")),
+            )
+            if planted:
+                assert host.check_output("stat -c %N /srv/swap/planted") in (
+                    "'/srv/swap/planted' -> '/etc/shadow'", "'/srv/swap/planted'")
+                assert host.file("/etc/shadow").mode == 0o640
+        finally:
+            host.run("rm -f /srv/swap/planted")

@@ -43,6 +43,8 @@ DOCROOT = "/var/www/html"
 APACHE_CONF = "/etc/apache2/conf-available/vps-baseline.conf"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vps-baseline.conf"
 JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/00-vps-baseline.conf"
+MEMORY_SYSCTL = "/etc/sysctl.d/60-vps-baseline-memory.conf"
+MEMORY_RESTART = "/etc/systemd/system/apache2.service.d/restart.conf"
 ID_ANCHOR = re.compile(r'<a id="([a-z]{2,4}-\d{2})"></a>')
 TASK_ID = re.compile(r"^([A-Z]{2,4}-\d{2}) \| ")
 HEADER = re.compile(r"^(TASK|RUNNING HANDLER) \[(?:[\w.-]+ : )?(.*)\] \**$")
@@ -297,6 +299,21 @@ RECIPES = {
         what="the baseline's unattended-upgrades origins file removed",
         drift=lambda h: sh(h, "rm /etc/apt/apt.conf.d/52vps-baseline-unattended-upgrades"),
         fixed=lambda h, _r: bool(content(h, "/etc/apt/apt.conf.d/52vps-baseline-unattended-upgrades"))),
+    "MEM-01": Recipe(
+        what="none possible here: the host's root is Docker's overlay, where the guard makes no swap file "
+             "(molecule/default proves the file on ext4); the run changes nothing and says why",
+        changes=False,
+        drift=lambda h: None,
+        fixed=lambda h, run: "WARNING MEM-01: no swap file at /swapfile" in run.stdout
+        and not ok(h, "test -e /swapfile")),
+    "MEM-02": Recipe(
+        what="the baseline's swappiness file removed",
+        drift=lambda h: sh(h, f"rm {MEMORY_SYSCTL}"),
+        fixed=lambda h, _r: "vm.swappiness=10" in (content(h, MEMORY_SYSCTL) or "").replace(" ", "")),
+    "MEM-03": Recipe(
+        what="the web server's restart drop-in removed",
+        drift=lambda h: sh(h, f"rm {MEMORY_RESTART} && systemctl daemon-reload"),
+        fixed=lambda h, _r: "Restart=on-failure" in (content(h, MEMORY_RESTART) or "")),
     "FW-01": Recipe(
         what="an ingress accept for 9100 appended to the boot ruleset file",
         drift=lambda h: sh(h, "echo 'add rule inet vps_baseline input tcp dport 9100 accept' "
