@@ -75,6 +75,11 @@ CONTAIN_CASES = {
         {"contain_changed_days": 0},
         "contain_changed_days must be a whole number of days from 1 to 3650 (got 0)",
     ),
+    "collector not in the baseline's egress": (
+        {"contain_collector": {"address": "172.31.250.40", "user": "evidence", "path": "/srv/evidence",
+                               "private_key": str(PROJECT / "LICENSE"), "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"}},
+        "does not allow the collector 172.31.250.40, so the copy would be dropped",
+    ),
     "collector is the host itself": (
         {"contain_collector": {"address": "172.31.250.10", "user": "evidence", "path": "/srv/evidence",
                                "private_key": str(PROJECT / "LICENSE"), "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"}},

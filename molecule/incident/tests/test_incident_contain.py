@@ -123,6 +123,11 @@ def contained(host, attacker, client, tmp_path_factory):
                            f" && printf '%s\\n' {shlex.quote(collector_pub)} > /home/evidence/.ssh/authorized_keys"
                            " && chown evidence: /home/evidence/.ssh/authorized_keys && systemctl start ssh")
     host_key = " ".join(client.check_output("cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2])
+    collector = {"address": CLIENT, "user": "evidence", "path": COLLECTOR_PATH,
+                 "private_key": str(keys / "id_evidence"), "host_key": host_key}
+    # The collector as the inventory declares it: the firewall derives its egress rule (FW-02).
+    declared = ansible_playbook(SITE, name, {"contain_collector": collector}, tags=["fw-02"])
+    assert declared.returncode == 0, declared.stdout[-3000:]
     # The breach: the miner as www-data, a root-owned echo service on a web port, the attacker's
     # open connection to it and its SSH session as a member with a stolen key (wkey's).
     put(host, MINER, "#!/bin/sh\nwhile :; do :; done\n")
@@ -151,8 +156,7 @@ def contained(host, attacker, client, tmp_path_factory):
     extra = {
         "contain_admin_sources": [f"{CLIENT}/32"],
         "contain_evidence_dir": str(evidence_dir),
-        "contain_collector": {"address": CLIENT, "user": "evidence", "path": COLLECTOR_PATH,
-                              "private_key": str(keys / "id_evidence"), "host_key": host_key},
+        "contain_collector": collector,
     }
     started = time.monotonic()
     run = ansible_playbook(CONTAIN, name, extra)
