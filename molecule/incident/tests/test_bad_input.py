@@ -83,7 +83,7 @@ CONTAIN_CASES = {
     "collector is the host itself": (
         {"contain_collector": {"address": "172.31.250.10", "user": "evidence", "path": "/srv/evidence",
                                "private_key": str(PROJECT / "LICENSE"), "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"}},
-        "contain_collector must name another host by IP address (not loopback, not one of this host's addresses",
+        "contain_collector must name another host by IP address (not loopback, not one of the addresses of this host",
     ),
 }
 

@@ -158,11 +158,18 @@ def contained(host, attacker, client, tmp_path_factory):
         "contain_evidence_dir": str(evidence_dir),
         "contain_collector": collector,
     }
+    # --check --diff first: it must change nothing (no bundle, no table, the miner still runs).
+    check = ansible_playbook(CONTAIN, name, extra, check=True)
+    with host.sudo():
+        after_check = {"table": host.run("nft list table inet vps_contain").rc,
+                       "miner": host.run(f"pgrep -u www-data -f {MINER}").stdout.split(),
+                       "vsftpd": host.run("systemctl is-active vsftpd").stdout.strip(),
+                       "bundles": host.run("ls /var/lib/vps-baseline/evidence").stdout.split()}
     started = time.monotonic()
     run = ansible_playbook(CONTAIN, name, extra)
     seconds = round(time.monotonic() - started, 1)
     yield {"name": name, "before": before, "run": run, "seconds": seconds, "extra": extra,
-           "evidence_dir": evidence_dir / name}
+           "evidence_dir": evidence_dir / name, "check": check, "after_check": after_check}
     # Leave nothing of the scene behind (the host itself is returned to service by the last test).
     attacker.run("pkill -f echo-client.py; pkill -f id_wkey")
     host.run("pkill -f vps-test-echo.py; rm -f /tmp/vps-test-echo.py " + MINER)
@@ -181,6 +188,14 @@ def test_contain_runs(contained):
     text = output_text(run)
     for cid in ("CT-01 evidence of", "CT-02 inc-host isolated", "CT-03 inc-host: services stopped", "CT-04 "):
         assert cid in text, text[-4000:]
+
+
+def test_contain_check_mode_changes_nothing(contained):
+    check, after = contained["check"], contained["after_check"]
+    assert check.returncode == 0, check.stdout[-4000:]
+    assert "(check mode)" in output_text(check)
+    assert after["table"] != 0 and after["miner"] == contained["before"]["miner"], after
+    assert after["vsftpd"] == "active" and not [b for b in after["bundles"] if b.startswith("inc-host-")], after
 
 
 def test_ct03_miner_and_member_session_ended(host, contained):
@@ -239,7 +254,8 @@ def test_ct01_ct04_bundle_on_controller_and_collector_matches_its_manifest(host,
     miner = [p for p in procs if p["user"] == "www-data" and MINER in " ".join(p["cmdline"])]
     assert miner and miner[0]["exe_sha256"], miner
     sockets = json.loads((bundle / "sockets/sockets.json").read_text())
-    remote = {(s["local"].rsplit(":", 1)[1], s["state"]) for s in sockets if s["remote"].startswith(ATTACKER + ":")}
+    remote = {(s["local"].rsplit(":", 1)[1], s["state"]) for s in sockets
+              if s["remote"].replace("::ffff:", "").startswith(ATTACKER + ":")}
     assert {(str(ECHO_PORT), "ESTABLISHED"), ("22", "ESTABLISHED")} <= remote, remote
     assert (bundle / "journal/journal.export.gz").stat().st_size > 0
     # On the collector, the same archive; its manifest checks there too.
