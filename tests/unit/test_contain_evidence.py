@@ -160,3 +160,12 @@ def test_sockets_are_mapped_to_their_processes(quick, tmp_path):
 ])
 def test_proc_net_addresses_are_decoded(text, expected):
     assert ce.decode_address(text) == expected
+
+
+def test_without_proc_exe_argv0_is_hashed_and_marked_unverified():
+    """A container's root cannot read another user's /proc/PID/exe (no CAP_SYS_PTRACE)."""
+    item = {"cmdline": ["sleep", "30"]}
+    ce.unverified(item, PermissionError(13, "Permission denied"))
+    assert item["exe"] == shutil.which("sleep")
+    assert item["exe_sha256"] == sha(Path(shutil.which("sleep")).read_bytes())
+    assert item["exe_source"] == "argv[0], unverified (/proc/PID/exe: Permission denied)"

@@ -220,14 +220,17 @@ def processes(bundle, suspect_prefixes=SUSPECT_PREFIXES):
             "user": user_name(uid),
             "name": status.get(b"Name", b"").strip().decode("utf-8", "backslashreplace"),
             "cmdline": [part.decode("utf-8", "backslashreplace") for part in cmdline if part],
-            "exe": None, "exe_deleted": False, "exe_sha256": None, "exe_copied": False,
+            "exe": None, "exe_deleted": False, "exe_sha256": None, "exe_copied": False, "exe_source": None,
         }
         try:
             exe = os.readlink(base + "/exe")
-        except OSError:
-            exe = None  # kernel thread, or gone
+        except OSError as err:
+            exe = None  # kernel thread, gone, or no CAP_SYS_PTRACE (a container's root, another user's process)
+            if item["cmdline"]:
+                unverified(item, err)
         if exe is not None:
             item["exe"] = exe
+            item["exe_source"] = "/proc/PID/exe"
             item["exe_deleted"] = exe.endswith(" (deleted)")
             try:
                 fd = os.open(base + "/exe", os.O_RDONLY)
@@ -247,6 +250,28 @@ def processes(bundle, suspect_prefixes=SUSPECT_PREFIXES):
                     os.close(fd)
         found.append(item)
     return found
+
+
+def unverified(item, err):
+    """Without /proc/PID/exe (root without CAP_SYS_PTRACE, as in a container, cannot read another
+    user's): hash the file argv[0] names, marked unverified (a process chooses its argv[0]); never
+    copied, and only a regular file."""
+    argv0 = item["cmdline"][0]
+    path = argv0 if argv0.startswith("/") else shutil.which(argv0)
+    item["exe_source"] = "argv[0], unverified (/proc/PID/exe: %s)" % err.strerror
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            item["exe"], item["exe_sha256"] = path, sha256_fd(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def socket_owners():
