@@ -180,9 +180,21 @@ def playbook_role_entries() -> list[tuple[str, str, set[str]]]:
     return entries
 
 
+def walk_playbook_tasks(walk: Walk) -> None:
+    """The tasks of the plays themselves (site.yml's first play imports the firewall's release.yml)."""
+    for book in sorted(PLAYBOOKS.glob("*.yml")):
+        for play in _load(book):
+            if not isinstance(play, dict):
+                continue
+            for key in ("pre_tasks", "tasks", "post_tasks"):
+                walk_list(walk, play.get(key) or [], book, "", _tags(play.get("tags")), {},
+                          f"{book.name}: {key}", 0)
+
+
 def walk_everything() -> Walk:
     walk = Walk()
     in_playbooks = set()
+    walk_playbook_tasks(walk)
     for book, role, tags in playbook_role_entries():
         in_playbooks.add(role)
         walk_file(walk, ROLES / role / "tasks" / "main.yml", role, tags, {}, f"{book}: {role}")

@@ -1,9 +1,12 @@
 # Copyright: vps-baseline contributors
 # SPDX-License-Identifier: MIT
-"""bruteforce, logging, updates and accounts refuse bad input with a clear message before any change."""
+"""bruteforce, logging, updates, accounts and contain refuse bad input with a clear message before any change."""
+
+import os
+import subprocess
 
 import pytest
-from testlib import ACCOUNT_FILES, assert_refused
+from testlib import ACCOUNT_FILES, PROJECT, assert_refused, output_text
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -56,3 +59,62 @@ def test_acc05_unknown_leftover_password_action_is_refused_by_the_preflight(host
         host, "preflight", {"preflight_roles": ["accounts"], "accounts_leftover_password_action": action},
         "accounts_leftover_password_action must be lock, expire or report", ACCOUNT_FILES,
     )
+
+
+# contain.yml (CT-01..CT-04): a refusal takes no evidence, loads no table, stops nothing.
+CONTAIN_CASES = {
+    "empty admin sources": (
+        {"contain_admin_sources": []},
+        "contain_admin_sources must list the addresses or networks that keep SSH while the host is contained",
+    ),
+    "admin sources covering everything": (
+        {"contain_admin_sources": ["0.0.0.0/0"]},
+        'contain_admin_sources holds ["0.0.0.0/0"], which covers every address',
+    ),
+    "changed days 0": (
+        {"contain_changed_days": 0},
+        "contain_changed_days must be a whole number of days from 1 to 3650 (got 0)",
+    ),
+    "collector not in the baseline's egress": (
+        {"contain_collector": {"address": "172.31.250.40", "user": "evidence", "path": "/srv/evidence",
+                               "private_key": str(PROJECT / "LICENSE"), "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"}},
+        "does not allow the collector 172.31.250.40, so the copy would be dropped",
+    ),
+    "collector is the host itself": (
+        {"contain_collector": {"address": "172.31.250.10", "user": "evidence", "path": "/srv/evidence",
+                               "private_key": str(PROJECT / "LICENSE"), "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"}},
+        "contain_collector must name another host by IP address (not loopback, not one of the addresses of this host",
+    ),
+}
+
+
+def contain_state(host):
+    """What contain.yml would change: its evidence, the nftables tables, the services it stops."""
+    def snapshot():
+        with host.sudo():
+            return host.run("ls -lR /var/lib/vps-baseline/evidence /etc/nftables.d 2>&1; nft list tables;"
+                            " systemctl is-active vsftpd cron ssh").stdout
+    return snapshot
+
+
+@pytest.mark.parametrize("case", sorted(CONTAIN_CASES))
+def test_contain_refused_before_any_change(host, case):
+    extra_vars, message = CONTAIN_CASES[case]
+    assert_refused(host, "contain", extra_vars, message, contain_state(host))
+
+
+def test_contain_without_limit_is_refused_on_every_host(host):
+    """A forgotten --limit would contain the whole inventory: refused (in check mode, so that a
+    broken guard could still change nothing)."""
+    snapshot = contain_state(host)
+    before = snapshot()
+    result = subprocess.run(
+        [str(PROJECT / ".venv/bin/ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         str(PROJECT / "playbooks/contain.yml"), "--check"],
+        capture_output=True, text=True, cwd=PROJECT, timeout=300, check=False,
+        env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"})
+    assert result.returncode != 0, result.stdout[-3000:]
+    text = output_text(result)
+    assert "name the host(s) with --limit" in text, text[-3000:]
+    assert "failed=1" in result.stdout and "changed=" in result.stdout
+    assert snapshot() == before
