@@ -75,6 +75,17 @@ def run_role(host, role, extra_vars=None, check=False, inventory=None):
     )
 
 
+def assert_reaches_the_sink(host, sink, prefix, log="/var/tmp/sink.log", tries=20):
+    """A message logged on host (logger) arrives in the remote syslog sink's file within ~10 s."""
+    tag = f"{prefix}-{time.time_ns()}"
+    host.run_expect([0], f"logger {tag}")
+    for _ in range(tries):
+        if tag in sink.run(f"cat {log}").stdout:
+            return
+        time.sleep(0.5)
+    assert tag in sink.run(f"cat {log}").stdout, f"{tag} never reached {log}"
+
+
 def can_connect(host, address, port, timeout=3):
     """True when ``host`` (a testinfra host) completes a TCP handshake with address:port."""
     probe = (

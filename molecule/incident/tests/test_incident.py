@@ -16,6 +16,7 @@ from testlib import (
     PROJECT,
     ansible_playbook,
     assert_jailed,
+    assert_reaches_the_sink,
     assert_sftp_upload_664,
     can_connect,
     checkpoint_env,
@@ -293,13 +294,7 @@ def test_log01_auth_log_kept_180_days(host):
 
 
 def test_log01_messages_reach_the_remote_syslog_host(host, client):
-    tag = f"vps-baseline-forward-{time.time_ns()}"
-    host.run_expect([0], f"logger {tag}")
-    for _ in range(20):
-        if tag in client.run("cat /var/tmp/sink.log").stdout:
-            break
-        time.sleep(0.5)
-    assert tag in client.run("cat /var/tmp/sink.log").stdout
+    assert_reaches_the_sink(host, client, "vps-baseline-forward")
 
 
 def test_log02_audit_rules_watch_docroot_and_account_files(host):

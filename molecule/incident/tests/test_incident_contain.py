@@ -21,7 +21,7 @@ import tarfile
 import time
 
 import pytest
-from testlib import PROJECT, SSH_OPTS, ansible_playbook, can_connect, output_text, peer
+from testlib import PROJECT, SSH_OPTS, ansible_playbook, assert_reaches_the_sink, can_connect, output_text, peer
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -228,13 +228,7 @@ def test_ct02_attacker_connection_cut_admin_ssh_kept(host, attacker, client, con
 
 
 def test_ct02_logs_still_reach_the_log_server(host, client, contained):
-    tag = f"vps-baseline-contained-{time.time_ns()}"
-    host.run_expect([0], f"logger {tag}")
-    for _ in range(20):
-        if tag in client.run("cat /var/tmp/sink.log").stdout:
-            break
-        time.sleep(0.5)
-    assert tag in client.run("cat /var/tmp/sink.log").stdout
+    assert_reaches_the_sink(host, client, "vps-baseline-contained")
 
 
 def bundles(directory):
