@@ -23,7 +23,6 @@ from testlib import (
     checkpoints,
     ftp_login,
     output_text,
-    peer,
     run_role,
     sftp,
     ssh_change_expired_password,
@@ -41,16 +40,6 @@ GUESSES = ["123456", "password", "ferry", "Ferry2019", "booking", "letmein", "qw
 LEFTOVER = "Ferry-2019"
 INITIAL = "Welcome-1"
 CHOSEN = "Own-Choice-4821"
-
-
-@pytest.fixture(scope="module")
-def attacker():
-    return peer("inc-attacker")
-
-
-@pytest.fixture(scope="module")
-def client():
-    return peer("inc-client")
 
 
 def test_acc02_audit_flags_the_temporary_password(host):

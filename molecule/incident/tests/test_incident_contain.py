@@ -21,7 +21,7 @@ import tarfile
 import time
 
 import pytest
-from testlib import PROJECT, SSH_OPTS, ansible_playbook, assert_reaches_the_sink, can_connect, output_text, peer
+from testlib import PROJECT, SSH_OPTS, ansible_playbook, assert_reaches_the_sink, can_connect, output_text
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -92,16 +92,6 @@ def admin_ssh(client, command="id -un"):
 def unban(host):
     with host.sudo():
         host.run_expect([0], "fail2ban-client unban --all")
-
-
-@pytest.fixture(scope="module")
-def attacker():
-    return peer("inc-attacker")
-
-
-@pytest.fixture(scope="module")
-def client():
-    return peer("inc-client")
 
 
 @pytest.fixture(scope="module")
