@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup images demo test lint unit clean
+.PHONY: help setup images browser demo test lint unit clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,16 +30,19 @@ images: ## Make sure Docker answers, then build the local base images (cached)
 	@images/build debian13-cloud trixie cloud
 	@images/build debian12-client bookworm client
 
+browser: ## Make sure Debian's chromium is there (the report's headless browser test)
+	@scripts/ensure-browser
+
 demo: setup images ## Bring a fresh-VPS container to baseline, twice; fail unless the re-run is changed=0
 	@scripts/demo
 
-test: setup images ## Lint, unit tests, then every Molecule scenario (timed)
+test: setup images browser ## Lint, unit tests, then every Molecule scenario (timed)
 	@scripts/test
 
 lint: setup ## yamllint and ansible-lint (production profile)
 	@scripts/test --only-lint
 
-unit: setup ## pytest unit tests of the project's Python
+unit: setup browser ## pytest unit tests of the project's Python
 	$(BIN)/pytest -q tests/unit
 
 clean: ## Remove the demo container and generated files (keeps images and .venv)

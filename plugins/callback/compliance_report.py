@@ -20,6 +20,10 @@ description:
     or a failed task (also inside a C(rescue)d block) makes the control C(failed).
   - At the end of the run it writes C(<UTC timestamp>-<playbook>-<audit|remediate>.json) and C(.html) plus
     C(latest.json) and C(latest.html) copies into O(report_dir) and prints their paths.
+  - One page for a fleet - an audit of N hosts gives one report - with the control titles and
+    descriptions from the catalog (C(docs/controls.md)) inside the page, counts per control across hosts,
+    and what changed since the previous report of the same inventory, playbook and mode in O(report_dir).
+    The page is self-contained, its links point inside it, so a copy opened anywhere works.
   - At the start of every play and at the end of the run it also writes the current state to
     C(.in-progress.json) in O(report_dir) so that a final play can fail the run on drift
     (see the P(compliance_state#lookup) lookup plugin and C(docs/report.md)).
@@ -59,6 +63,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 SCHEMA = 1
 CATALOG = "docs/controls.md"
+# A catalog row: | <a id="wg-01"></a>WG-01 | title | enforces | source | test |
+CATALOG_ROW_RE = re.compile(r'^\|\s*<a id="[a-z0-9-]+"></a>([A-Z]{2,4}-\d{2})\s*\|(.*)\|\s*$')
+MD_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_REPORT_DIR = PROJECT_ROOT / "reports"
 IN_PROGRESS_NAME = ".in-progress.json"
@@ -96,6 +103,84 @@ def control_id(name: str | None, tags: Any = None) -> str | None:
     if any(tag in PREFLIGHT_TAGS for tag in tag_list):
         return PREFLIGHT
     return None
+
+
+def _plain(cell: str) -> str:
+    """Markdown cell text as plain text: links become their text, code spans lose their backticks."""
+    return MD_LINK_RE.sub(r"\1", cell).replace("`", "").replace("\\|", "|").strip()
+
+
+def load_catalog(path: Path | None = None) -> dict[str, dict[str, str]]:
+    """The controls of the catalog (default: the project's docs/controls.md): {ID: {"title",
+    "enforces", "source"}} read from its table rows.
+
+    {} when the file is missing (the report then shows IDs only). A cell may hold an escaped pipe.
+    """
+    path = path or PROJECT_ROOT / CATALOG
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    catalog = {}
+    for line in lines:
+        match = CATALOG_ROW_RE.match(line)
+        if not match:
+            continue
+        cells = [_plain(cell) for cell in re.split(r"(?<!\\)\|", match.group(2))]
+        cells += [""] * (3 - len(cells))
+        catalog[match.group(1)] = {"title": cells[0], "enforces": cells[1], "source": cells[2]}
+    return catalog
+
+
+def inventory_key() -> dict[str, Any]:
+    """What makes two reports comparable: the inventory sources (absolute) and the --limit."""
+    sources = context.CLIARGS.get("inventory") or []
+    if isinstance(sources, str):
+        sources = [sources]
+    resolved = [os.path.abspath(source) if os.path.exists(source) else source for source in sources]
+    return {"sources": sorted(resolved), "limit": context.CLIARGS.get("subset") or None}
+
+
+def _statuses(report: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {host: {cid: entry["status"] for cid, entry in controls.items()}
+            for host, controls in report.get("hosts", {}).items()}
+
+
+def compare_reports(previous: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """What changed from one report to the next: hosts added or gone, and every (host, control)
+    whose status differs ("not_run" when the control has no entry on that host)."""
+    before, after = _statuses(previous), _statuses(current)
+    changes = []
+    for host in sorted(set(before) & set(after)):
+        for cid in sorted(set(before[host]) | set(after[host])):
+            was, now = before[host].get(cid, "not_run"), after[host].get(cid, "not_run")
+            if was != now:
+                changes.append({"host": host, "control": cid, "before": was, "after": now})
+    return {
+        "hosts_added": sorted(set(after) - set(before)),
+        "hosts_gone": sorted(set(before) - set(after)),
+        "changes": changes,
+    }
+
+
+def previous_report(report_dir: Path, report: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The newest final report in report_dir of the same inventory, playbook and mode, generated
+    before this one (by its file name's timestamp), as (file name, report); None when there is none.
+    Unreadable or foreign JSON files are passed over."""
+    candidates = []
+    for path in report_dir.glob("[0-9]*T[0-9]*Z-*.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(data, dict) and data.get("final") is True and data.get("run_id") != report["run_id"]
+                and data.get("inventory") == report["inventory"] and data.get("playbook") == report["playbook"]
+                and data.get("mode") == report["mode"] and str(data.get("generated", "")) <= report["generated"]):
+            candidates.append((str(data.get("generated", "")), path.name, data))
+    if not candidates:
+        return None
+    _generated, name, data = max(candidates, key=lambda item: (item[0], item[1]))
+    return name, data
 
 
 def _counter(value: Any) -> int | None:
@@ -183,6 +268,7 @@ class ComplianceState:
         self.hosts: dict[str, dict[str, ControlResult]] = {}
         self.preflight: dict[str, ControlResult] = {}
         self.unreachable: set[str] = set()
+        self.inventory: dict[str, Any] = {"sources": [], "limit": None}
 
     @property
     def mode(self) -> str:
@@ -221,6 +307,7 @@ class ComplianceState:
             "playbook": ",".join(self.playbooks),
             "mode": self.mode,
             "catalog": CATALOG,
+            "inventory": self.inventory,
             "hosts": hosts,
             "summary": summary,
             "controls": sorted({cid for controls in self.hosts.values() for cid in controls}),
@@ -229,8 +316,9 @@ class ComplianceState:
         }
 
 
-def render_html(report: dict[str, Any], catalog_href: str) -> str:
-    """Render the report dict as a self-contained HTML page (autoescaped)."""
+def render_html(report: dict[str, Any], catalog: dict[str, dict[str, str]] | None = None) -> str:
+    """Render the report dict as a self-contained HTML page (autoescaped): every link points to an
+    anchor of the page itself, the controls' titles and descriptions are in it (from catalog)."""
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=True,
@@ -242,8 +330,14 @@ def render_html(report: dict[str, Any], catalog_href: str) -> str:
     for counts in report["summary"].values():
         for status, count in counts.items():
             totals[status] += count
+    per_control = {cid: dict.fromkeys((*STATUSES, "not_run"), 0) for cid in report["controls"]}
+    for host in report["hosts"]:
+        for cid in report["controls"]:
+            entry = report["hosts"][host].get(cid)
+            per_control[cid][entry["status"] if entry else "not_run"] += 1
     return env.get_template(TEMPLATE_NAME).render(
-        report=report, catalog_href=catalog_href, statuses=STATUSES, totals=totals)
+        report=report, catalog=catalog or {}, statuses=STATUSES, totals=totals, per_control=per_control,
+        since=report.get("since_previous"))
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -276,8 +370,13 @@ def write_reports(state: ComplianceState, report_dir: Path,
         n += 1
         name = f"{base}-{n}"
     json_path, html_path = report_dir / f"{name}.json", report_dir / f"{name}.html"
-    catalog_href = os.path.relpath(PROJECT_ROOT / CATALOG, report_dir.resolve())
-    html = render_html(report, catalog_href)
+    catalog = load_catalog()
+    report["titles"] = {cid: catalog[cid]["title"] for cid in report["controls"] if cid in catalog}
+    previous = previous_report(report_dir, report)
+    report["since_previous"] = (
+        dict(compare_reports(previous[1], report), previous=previous[0], previous_generated=previous[1]["generated"])
+        if previous else None)
+    html = render_html(report, catalog)
     _write_atomic(json_path, json.dumps(report, indent=2) + "\n")
     _write_atomic(html_path, html)
     shutil.copyfile(json_path, report_dir / "latest.json")
@@ -324,6 +423,7 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_start(self, playbook: Any) -> None:
         self.state.check_mode = bool(context.CLIARGS.get("check", False))
+        self.state.inventory = inventory_key()
         self.state.playbooks.append(os.path.basename(playbook._file_name))
 
     def v2_playbook_on_play_start(self, play: Any) -> None:

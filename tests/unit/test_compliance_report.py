@@ -269,7 +269,10 @@ def test_write_reports_names_links_and_collisions(tmp_path, monkeypatch):
     assert html_path.name == "20260102T030405Z-site-remediate.html"
     assert json.loads(json_path.read_text())["generated"] == "2026-01-02T03:04:05+00:00"
     html = html_path.read_text()
-    assert 'href="../docs/controls.md#wg-01"' in html
+    # Self-contained: the header links to the page's own control entry (no catalog here: the
+    # project root is tmp_path), never to a file beside the report.
+    assert 'href="#control-wg-01"' in html and 'id="control-wg-01"' in html
+    assert "(not in the catalog)" in html and "docs/controls.md#" not in html
     assert 'class="compliant"' in html
     again, _ = cr.write_reports(state, tmp_path / "reports", now=now)
     assert again.name == "20260102T030405Z-site-remediate-2.html"
@@ -280,18 +283,19 @@ def test_html_escapes_untrusted_host_and_task_names(tmp_path):
     state.playbooks.append('"><img src=x onerror=alert(1)>.yml')
     state.record(MALICIOUS, "WG-01", "changed", f"WG-01 | {MALICIOUS}", True, {})
     state.record(MALICIOUS, "WG-02", "failed", "WG-02 | t", False, {"msg": "<b>bad</b> & worse"})
-    html = cr.render_html(state.as_dict(final=True), '../docs/controls.md?"x')
+    catalog = {"WG-01": {"title": MALICIOUS, "enforces": "<i>e</i>", "source": "s"}}
+    html = cr.render_html(state.as_dict(final=True), catalog)
     assert "<script>" not in html and "<img" not in html and "<b>bad" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     assert "WG-01 | &lt;script&gt;" in html
     assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in html
-    assert 'href="../docs/controls.md?&#34;x#wg-01"' in html
+    assert "&lt;i&gt;e&lt;/i&gt;" in html and 'title="WG-01: &lt;script&gt;' in html
     assert "<link" not in html and "src=" not in html.replace("src=x", "")
 
 
 def test_html_empty_run():
     state = cr.ComplianceState(run_id="r")
-    html = cr.render_html(state.as_dict(final=True), "../docs/controls.md")
+    html = cr.render_html(state.as_dict(final=True))
     assert "No task with a control ID ran." in html
 
 
@@ -484,7 +488,10 @@ def test_end_to_end_audit_then_remediate(tmp_path):
     html = (tmp_path / "reports" / "latest.html").read_text()
     assert MALICIOUS in report["hosts"] and "<script>" not in html
     assert "&lt;script&gt;" in html and "bad &lt;host&gt; &amp; stuff" in html
-    assert "#xx-01" in html and "XX-02 | Changes unless already done" not in html  # compliant now
+    assert 'href="#control-xx-01"' in html and "XX-02 | Changes unless already done" not in html  # compliant now
+    # The third run is compared with the second (same inventory, playbook and mode), not the audit.
+    assert {"host": "good", "control": "XX-02", "before": "remediated", "after": "compliant"} in (
+        report["since_previous"]["changes"])
     assert len(list((tmp_path / "reports").glob("*-pb-*.json"))) == 3
 
 
@@ -498,5 +505,74 @@ def test_preflight_is_its_own_line_never_a_control():
     assert report["summary"]["h"]["failed"] == 0  # not a control: the gate and the counts ignore it
     assert report["preflight"]["h"]["status"] == "failed"
     assert report["preflight"]["h"]["tasks"] == {"ok": 1, "changed": 0, "failed": 1, "skipped": 0}
-    html = cr.render_html(report, "../docs/controls.md")
+    html = cr.render_html(report)
     assert "Pre-flight" in html and "Validate | Admin sources" in html and "refused &lt;x&gt;" in html
+
+
+# ---------------------------------------------------------------- fleet page (issue #14 part 4)
+
+def test_catalog_gives_every_control_a_title_a_description_and_a_source():
+    catalog = cr.load_catalog()
+    anchors = [a.upper() for a in cr.re.findall(r'<a id="([a-z]{2,4}-\d{2})"></a>',
+                                                 (cr.PROJECT_ROOT / cr.CATALOG).read_text())]
+    assert sorted(catalog) == sorted(anchors) and len(anchors) > 30
+    for cid, entry in catalog.items():
+        assert entry["title"] and len(entry["title"]) <= 60, cid
+        assert len(entry["enforces"]) > len(entry["title"]) and entry["source"], cid
+        assert "`" not in entry["enforces"] and "](" not in entry["source"], cid
+
+
+def test_catalog_row_with_an_escaped_pipe_and_a_link(tmp_path):
+    md = tmp_path / "controls.md"
+    md.write_text('| <a id="xx-01"></a>XX-01 | Title | a \\| b in `code` | [blog](x.md#1) item | t |\n'
+                  "| not a row |\n")
+    assert cr.load_catalog(md) == {"XX-01": {"title": "Title", "enforces": "a | b in code",
+                                             "source": "blog item"}}
+    assert cr.load_catalog(tmp_path / "missing.md") == {}
+
+
+def _fleet_run(report_dir, run_id, statuses, when, inventory="/inv/prod", mode_check=True):
+    """Write one report of an audit of several hosts: statuses {host: {control: outcome}}."""
+    state = cr.ComplianceState(run_id=run_id)
+    state.playbooks.append("audit.yml")
+    state.check_mode = mode_check
+    state.inventory = {"sources": [inventory], "limit": None}
+    for host, controls in statuses.items():
+        for cid, outcome in controls.items():
+            state.record(host, cid, outcome, f"{cid} | task", mode_check, {})
+    return cr.write_reports(state, report_dir, now=when)
+
+
+def test_report_says_what_changed_since_the_previous_report_of_the_same_inventory(tmp_path):
+    reports = tmp_path / "reports"
+    t0 = datetime.datetime(2026, 1, 2, 3, 0, 0, tzinfo=datetime.UTC)
+    _fleet_run(reports, "a", {"web1": {"WG-01": "ok", "FW-02": "ok"}, "web2": {"WG-01": "ok"}}, t0)
+    # Another inventory and a remediation run in between: neither is "the previous audit".
+    _fleet_run(reports, "x", {"web1": {"WG-01": "changed"}}, t0 + datetime.timedelta(minutes=1), inventory="/inv/test")
+    _fleet_run(reports, "y", {"web1": {"WG-01": "failed"}}, t0 + datetime.timedelta(minutes=2), mode_check=False)
+    (reports / "20260102T030300Z-foreign.json").write_text("[not a report")
+    html_path, json_path = _fleet_run(
+        reports, "b", {"web1": {"WG-01": "changed", "FW-02": "ok"}, "web3": {"WG-01": "ok"}},
+        t0 + datetime.timedelta(minutes=5))
+    since = json.loads(json_path.read_text())["since_previous"]
+    assert since["previous"] == "20260102T030000Z-audit-audit.json"
+    assert since["hosts_added"] == ["web3"] and since["hosts_gone"] == ["web2"]
+    assert since["changes"] == [{"host": "web1", "control": "WG-01", "before": "compliant", "after": "drift"}]
+    html = html_path.read_text()
+    assert "Compared with <code>20260102T030000Z-audit-audit.json</code>" in html
+    assert "Hosts new in this report: web3" in html and "Hosts no longer in this report: web2" in html
+    # The first report of an inventory has nothing to compare with.
+    first = json.loads((reports / "20260102T030100Z-audit-audit.json").read_text())
+    assert first["since_previous"] is None and first["inventory"]["sources"] == ["/inv/test"]
+
+
+def test_counts_per_control_across_hosts_and_titles_in_the_page(tmp_path):
+    hosts = {f"web{i}": {"WG-01": "ok", "FW-02": "changed" if i % 2 else "ok"} for i in range(1, 6)}
+    html_path, json_path = _fleet_run(tmp_path, "c", hosts, datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC))
+    report = json.loads(json_path.read_text())
+    assert report["titles"] == {"FW-02": "Egress denied by default", "WG-01": "Team group holds the declared members"}
+    html = html_path.read_text()
+    # tfoot: hosts compliant / with drift, per control (FW-02: web2, web4 compliant; 1, 3, 5 drift).
+    assert 'title="FW-02 across hosts: failed 0, drift 3, remediated 0, compliant 2, n/a 0, not run 0">2 / 3<' in html
+    assert ">5 / 0<" in html
+    assert '<tr id="control-fw-02">' in html and "<strong>Egress denied by default</strong>" in html
