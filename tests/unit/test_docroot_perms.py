@@ -1065,3 +1065,12 @@ def test_dr06_symlinks_and_hardlinks_untouched(open_docroot, team_group, tmp_pat
     os.link(str(root / 'lib' / 'cart.php'), str(root / 'lib' / 'cart2.php'))
     run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
     assert acl_of(outside) is None and acl_of(root / 'lib' / 'cart.php') is None
+
+
+def test_dr06_unknown_web_user(docroot, team_group):
+    make(docroot / 'f', 0o644)
+    assert run(docroot, team_group[0], web_user='no-such-web-user')['web_uid'] == -1  # nothing declared: off
+    with pytest.raises(ValueError):
+        run(docroot, team_group[0], web_user='no-such-web-user', web_writable=['uploads'])
+    check = run(docroot, team_group[0], web_user='no-such-web-user', web_writable=['uploads'], check_mode=True)
+    assert (check['web_uid'], check['acl_fixed']) == (-2, 2)

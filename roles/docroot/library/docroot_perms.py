@@ -1128,7 +1128,14 @@ def remediate(paths, group, owner=None, exclude=None, check_mode=False, sample_s
     try:
         gid = resolve_group(group, check_mode)
         uid = resolve_owner(owner, check_mode)
-        web_uid = None if web_user is None or web_user == '' else resolve_owner(web_user, check_mode)
+        web_uid = None
+        if web_user is not None and web_user != '':
+            try:
+                web_uid = resolve_owner(web_user, check_mode)
+            except ValueError:
+                if writable is not None:
+                    raise
+                # Nothing declared and no such user: no entry of it to remove either.
         rem = Remediator(gid, uid, exclude, check_mode, sample_size, web_uid, writable)
         points = read_mount_points(mountinfo) if roots else set()
     except BaseException:
