@@ -54,7 +54,8 @@ def test_docroot_refuses_a_writable_place_outside_the_docroot_before_any_change(
 
     def snapshot():
         with host.sudo():
-            return stats(host, SYSTEM_PATHS + watched), host.check_output("python3 -c %s " + " ".join(watched), ACL_SNAPSHOT)
+            acls = host.check_output("python3 -c %s " + " ".join(watched), ACL_SNAPSHOT)
+            return stats(host, SYSTEM_PATHS + watched), acls
 
     assert_refused(
         host, "docroot", {"docroot_web_writable": ["uploads", "../etc"]},
