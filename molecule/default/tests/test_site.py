@@ -188,9 +188,12 @@ def test_web02_file_written_by_apache_is_group_writable_in_team_group(host, cgi)
 
 
 def test_dr06_web_server_modifies_its_files_in_the_writable_place(host, cgi):
+    """It keeps write there: its new file inherits uploads/'s default entry (rwx; the mask, 0664's group
+    bits, makes it rw-), so the next run has nothing to change and the file stays the team's."""
     assert cgi["steps"]["modify-upload"] == "ok", cgi
     with host.sudo():
         assert host.file(f"{UPLOADS}/cms-made.txt").content_string == "made by apache\nedited by apache\n"
+    assert acl_user_entries(host, f"{UPLOADS}/cms-made.txt") == {host.user("www-data").uid: 0o7}
 
 
 def test_dr06_web_server_cannot_rewrite_the_payment_page(host, cgi):
