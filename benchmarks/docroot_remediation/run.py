@@ -25,10 +25,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(REPO, 'roles', 'docroot', 'library', 'docroot_perms.py')
+# The module imports ansible.module_utils.vps_safe_tree (plugins/module_utils, since 021842a):
+# importable here as Ansible ships it to a module, and in the module subprocess the same way.
+MODULE_UTILS = os.path.join(REPO, 'plugins', 'module_utils')
+SUBPROCESS_BOOT = ('import ansible.module_utils as _mu, runpy, sys; _mu.__path__.append(%r); sys.argv[0] = %r; '
+                   'runpy.run_path(%r, run_name="__main__")' % (MODULE_UTILS, MODULE, MODULE))
 
 
 def _load_module():
     """The module file is not a package: load it by path for its pure core (remediate())."""
+    import ansible.module_utils
+    if MODULE_UTILS not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(MODULE_UTILS)
     spec = importlib.util.spec_from_file_location('docroot_perms', MODULE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -45,6 +53,8 @@ FILES_PER_DIR = 100
 # Same interpreter for the module under test as for the benchmark (no interpreter discovery).
 PYTHON_VAR = 'ansible_python_interpreter=%s' % sys.executable
 FANOUT = 10
+# --dr06: the web server user of the ACL rows (a uid: no account needed).
+WEB_UID = 33
 
 
 def sh(cmd, **kw):
@@ -109,16 +119,29 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
-def ours_inproc(root, check=False):
+def ours_inproc(root, check=False, acl=False):
+    """acl: with DR-06 (the web server user's ACL entries, one writable top-level directory)."""
+    extra = {'web_user': WEB_UID, 'web_writable': ['d000']} if acl else {}
     return docroot_perms.remediate([root], TEAM, check_mode=check, sample_size=20,
-                                   allowed_prefixes=[os.path.dirname(root)])
+                                   allowed_prefixes=[os.path.dirname(root)], **extra)
+
+
+def strip_acls(dirs, files):
+    """Remove every POSIX ACL of the tree (the state before DR-06; untimed)."""
+    for paths, names in ((dirs, (docroot_perms.ACL_ACCESS, docroot_perms.ACL_DEFAULT)),
+                         (files, (docroot_perms.ACL_ACCESS,))):
+        for path in paths:
+            present = os.listxattr(path)
+            for name in names:
+                if name in present:
+                    os.removexattr(path, name)
 
 
 def ours_subprocess(root, argsfile):
     with open(argsfile, 'w') as fh:
         json.dump({'ANSIBLE_MODULE_ARGS': {'path': [root], 'group': TEAM,
                                            'allowed_prefixes': [os.path.dirname(root)]}}, fh)
-    proc = sh([sys.executable, MODULE, argsfile])
+    proc = sh([sys.executable, '-c', SUBPROCESS_BOOT, argsfile])
     return json.loads(proc.stdout)
 
 
@@ -204,6 +227,8 @@ def main():
     ap.add_argument('--workdir', default='/var/tmp', help='parent of the temporary tree (default /var/tmp)')
     ap.add_argument('--repeat', type=int, default=5, help='runs per fast variant (median shown)')
     ap.add_argument('--skip-ansible-file', action='store_true', help='skip the slow ansible.builtin.file rows')
+    ap.add_argument('--dr06', action='store_true',
+                    help='also time DR-06 (web server ACLs): first run on a DR-03-converged tree, re-run')
     ap.add_argument('--role', metavar='PLAYBOOK', help='also time a playbook applying the docroot role')
     ap.add_argument('--role-extra-vars', action='append', default=[], metavar='EXTRA',
                     help='extra -e for --role (repeatable), e.g. to allow the workdir as a prefix')
@@ -254,6 +279,15 @@ def main():
                                    lambda: baseline_recheck(root))
         assert nbad == 0, 'find re-check found %d entries our module left unfixed' % nbad
 
+        if args.dr06:  # DR-06 on the DR-03-converged tree: every entry gets its ACL, then one getxattr each
+            acl_first, res = measure(rows, 'ours in-process + DR-06, first run', r, lambda: strip_acls(dirs, files),
+                                     lambda: ours_inproc(root, acl=True))
+            assert res['acl_fixed'] == entries and res['mode_fixed'] == 0, res['acl_fixed']
+            acl_rerun, res = measure(rows, 'ours in-process + DR-06, re-run', r, None,
+                                     lambda: ours_inproc(root, acl=True))
+            assert not res['changed'] and res['scanned'] == entries
+            strip_acls(dirs, files)
+
         if not args.skip_ansible_file:  # slow: one run each
             _, changed = measure(rows, 'ansible.builtin.file recurse, first run', 1, reset,
                                  lambda: ansible_file(root))
@@ -270,6 +304,12 @@ def main():
                                           ('ours_rerun / baseline3', ours_rerun, base_check, 1.5)):
             print('ratio %s = %.2f median, %.2f best, %.2f CPU (target <= %.1f)'
                   % (label, ours[0] / base[0], ours[1] / base[1], ours[2] / base[2], target))
+        if args.dr06:  # no target of its own: what DR-06 adds to a re-run (one getxattr per entry)
+            print('ratio DR-06 re-run / ours_rerun = %.2f median, %.2f best, %.2f CPU; DR-06 re-run / baseline3 = '
+                  '%.2f median, %.2f best (information)' % (acl_rerun[0] / ours_rerun[0], acl_rerun[1] / ours_rerun[1],
+                                                           acl_rerun[2] / ours_rerun[2], acl_rerun[0] / base_check[0],
+                                                           acl_rerun[1] / base_check[1]))
+            print('DR-06 first run (ACL set on every entry): %.3f s median' % acl_first[0])
         if args.role:
             role_mode(args, workdir, other_gid)
         else:

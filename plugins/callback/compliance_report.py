@@ -84,6 +84,10 @@ STATUSES = ("failed", "drift", "remediated", "compliant", "not_applicable")
 # docroot_perms module return values surfaced per control
 DETAIL_COUNTERS = ("scanned", "mode_fixed", "group_fixed", "world_writable_removed")
 MAX_TASK_NAMES = 20
+# A task states a standing risk of its control (a plain sentence, whatever its status) in this key
+# of its result, e.g. `ansible.builtin.debug: var: compliance_notice` (DR-06's default).
+NOTICE_KEY = "compliance_notice"
+MAX_NOTICES = 5
 MAX_MSG_CHARS = 300
 
 
@@ -203,6 +207,7 @@ class ControlResult:
         self.changed_tasks: list[str] = []
         self.failed_tasks: list[dict[str, str]] = []
         self.counters: dict[str, int] = {}
+        self.notices: list[str] = []
         self.unreachable = False
 
     @property
@@ -234,6 +239,11 @@ class ControlResult:
             msg = str(result.get("msg") or result.get("reason") or "")
             self.failed_tasks.append({"task": task_name, "msg": msg[:MAX_MSG_CHARS]})
         self._add_counters(result)
+        notice = result.get(NOTICE_KEY)
+        if outcome != "skipped" and isinstance(notice, str) and notice.strip():
+            notice = " ".join(notice.split())[:MAX_MSG_CHARS]
+            if notice not in self.notices and len(self.notices) < MAX_NOTICES:
+                self.notices.append(notice)
 
     def _add_counters(self, result: dict[str, Any]) -> None:
         items = result.get("results")
@@ -250,6 +260,8 @@ class ControlResult:
             details["failed_tasks"] = list(self.failed_tasks)
         if self.unreachable:
             details["unreachable"] = True
+        if self.notices:
+            details["notices"] = list(self.notices)
         return {
             "status": self.status,
             "tasks": dict(self.tasks),

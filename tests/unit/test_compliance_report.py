@@ -183,6 +183,24 @@ def test_docroot_perms_counters_summed_over_tasks_and_loop_items():
     assert hosts["DR-03"]["details"] == {}
 
 
+def test_notice_of_a_compliant_control_in_the_json_and_the_html():
+    """A standing risk stated by a task (compliance_notice, DR-06's default) is kept, whatever the status."""
+    state = cr.ComplianceState(run_id="r")
+    notice = "site code writable by the web server: <www-data>\n  may rewrite every file"
+    for _ in range(2):  # once per notice, whitespace collapsed
+        state.record("h", "DR-06", "ok", "DR-06 | notice", False, {"compliance_notice": notice})
+    state.record("h", "DR-06", "skipped", "DR-06 | skipped", False, {"compliance_notice": "not said"})
+    state.record("h", "DR-05", "ok", "DR-05 | other", False, {"compliance_notice": ["not a string"]})
+    report = state.as_dict(final=True)
+    entry = report["hosts"]["h"]["DR-06"]
+    assert entry["status"] == "compliant"
+    assert entry["details"]["notices"] == ["site code writable by the web server: <www-data> may rewrite every file"]
+    assert "notices" not in report["hosts"]["h"]["DR-05"]["details"]
+    html = cr.render_html(report)
+    assert "Notice: site code writable by the web server: &lt;www-data&gt; may rewrite every file" in html
+    assert "<www-data>" not in html
+
+
 # ---------------------------------------------------------------- callback driven by fake results
 
 

@@ -4,10 +4,13 @@
 
 import json
 import os
+import pathlib
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import types
 
 import pytest
@@ -855,3 +858,220 @@ def test_exclusions_are_gitignore_like(docroot, team_group, patterns, excluded):
             untouched.add(rel)
     top_excluded = {u for u in untouched if not any(u.startswith(e + '/') for e in untouched)}
     assert top_excluded == excluded
+
+
+# --------------------------------------------------------------------------- DR-06: web server ACLs
+
+WEB_UID = 33333  # the web server user in these tests (numeric: no account needed)
+MEMBER_UID = 33334  # a team member
+ACL_KERNEL_FILE = bytes.fromhex(  # what the kernel stored for u::rw-,u:33:r--,g::rw-,m::rw-,o::r--
+    '02000000' '01000600ffffffff' '0200040021000000' '04000600ffffffff' '10000600ffffffff' '20000400ffffffff')
+
+
+def test_acl_encoding_matches_the_kernel_format():
+    entries = {(dp.ACL_OTHER, dp.ACL_UNDEFINED_ID): 4, (dp.ACL_USER, 33): 4,
+               (dp.ACL_USER_OBJ, dp.ACL_UNDEFINED_ID): 6, (dp.ACL_MASK, dp.ACL_UNDEFINED_ID): 6,
+               (dp.ACL_GROUP_OBJ, dp.ACL_UNDEFINED_ID): 6}
+    assert dp.acl_encode(entries) == ACL_KERNEL_FILE  # sorted by tag then id, whatever the input order
+    assert dp.acl_decode(ACL_KERNEL_FILE) == entries
+    assert dp.acl_decode(None) is None
+    for bad in (b'', b'\x01\x00\x00\x00', ACL_KERNEL_FILE[:-1]):
+        with pytest.raises(ValueError):
+            dp.acl_decode(bad)
+
+
+def test_acl_wanted_entries_keep_group_write_and_other_named_entries():
+    other = {(dp.ACL_USER, 1000): 7, (dp.ACL_GROUP, 50): 5}
+    access = dp.acl_access_for(other, 0o664, WEB_UID, dp.ACL_WEB_CODE)
+    assert access == {**other, (dp.ACL_USER, WEB_UID): 5, (dp.ACL_USER_OBJ, dp.ACL_UNDEFINED_ID): 6,
+                      (dp.ACL_GROUP_OBJ, dp.ACL_UNDEFINED_ID): 6, (dp.ACL_MASK, dp.ACL_UNDEFINED_ID): 6,
+                      (dp.ACL_OTHER, dp.ACL_UNDEFINED_ID): 4}
+    default = dp.acl_default_for(None, 0o2770, WEB_UID, dp.ACL_WEB_WRITABLE)
+    assert default[(dp.ACL_USER, WEB_UID)] == 7 and default[(dp.ACL_OTHER, dp.ACL_UNDEFINED_ID)] == 0
+    assert default[(dp.ACL_GROUP_OBJ, dp.ACL_UNDEFINED_ID)] == default[(dp.ACL_MASK, dp.ACL_UNDEFINED_ID)] == 7
+    assert dp.acl_without(dp.acl_access_for(None, 0o664, WEB_UID, 5), WEB_UID) is None
+    assert dp.acl_without(access, WEB_UID) == {k: v for k, v in access.items() if k != (dp.ACL_USER, WEB_UID)}
+
+
+@pytest.mark.parametrize('pattern,rel,hit', [
+    ('uploads', 'uploads', True), ('uploads/', 'uploads', True), ('uploads', 'a/uploads', False),
+    ('wp-content/uploads', 'wp-content/uploads', True), ('cache/*', 'cache/x', True),
+    ('cache/*', 'cache/x/y', False), ('cache/*', 'cache', False), ('up?oads', 'uploads', True),
+    ('a.b', 'axb', False), ('[ab]', 'a', False), ('[ab]', '[ab]', True)])
+def test_writable_globs_stay_within_a_component(pattern, rel, hit):
+    assert (dp.compile_writable([pattern])(rel) is not None) is hit
+
+
+@pytest.mark.parametrize('bad', ['../etc', '/etc', '', '.', './', 'a/../b', 'a//b', 'uploads/.', 7])
+def test_writable_places_that_leave_or_name_the_docroot_are_refused(docroot, team_group, bad):
+    make(docroot / 'f', 0o644)
+    before = snapshot(docroot)
+    with pytest.raises(dp.RootError):
+        run(docroot, team_group[0], web_user=WEB_UID, web_writable=['uploads', bad])
+    assert snapshot(docroot) == before
+
+
+@pytest.fixture
+def open_docroot(team_group):
+    """A docroot the test's other users can reach (pytest's tmp_path is root-only), ACLs supported."""
+    base = tempfile.mkdtemp(dir='/var/tmp', prefix='dr06-')
+    os.chmod(base, 0o755)
+    root = os.path.join(base, 'www')
+    mkdir(root, 0o755)
+    try:
+        os.setxattr(root, dp.ACL_DEFAULT, dp.acl_encode(dp.acl_default_for(None, 0o755, WEB_UID, 5)))
+        os.removexattr(root, dp.ACL_DEFAULT)
+    except OSError as exc:
+        shutil.rmtree(base)
+        print('DR-06 ACL test skipped: /var/tmp has no POSIX ACL support (%s)' % exc)
+        pytest.skip('the filesystem of /var/tmp has no POSIX ACL support: %s' % exc)
+    try:
+        yield pathlib.Path(root)
+    finally:
+        shutil.rmtree(base)
+
+
+def _site(root):
+    """The issue's shop: root:root 0644 checkout.php, an uploads/ place with a file and a subdirectory."""
+    make(root / 'checkout.php', 0o644)
+    mkdir(root / 'lib', 0o755)
+    make(root / 'lib' / 'cart.php', 0o644)
+    make(root / 'lib' / 'tool.sh', 0o755)
+    mkdir(root / 'uploads', 0o755)
+    make(root / 'uploads' / 'logo.png', 0o644)
+    mkdir(root / 'uploads' / '2026', 0o755)
+
+
+def acl_of(path, name=dp.ACL_ACCESS):
+    return dp.acl_decode(dp._get_acl(str(path), name, follow=False))
+
+
+def as_user(uid, gid, cmd, umask=0o022):
+    """Run a shell command as uid, in the team group gid (supplementary, as www-data is)."""
+    return subprocess.run(['sh', '-c', cmd], user=uid, group=65534, extra_groups=[gid], umask=umask,
+                          capture_output=True, text=True, check=False)
+
+
+def test_dr06_web_server_reads_code_and_writes_only_uploads(open_docroot, team_group):
+    root = open_docroot
+    _site(root)
+    res = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    assert res['changed'] and res['acl_fixed'] == res['scanned'] == 8 and res['roots'][0]['acl'] == 'enforce'
+    # DR-03's modes are unchanged by the ACL (the mask is the group bits), DR-03's 0664 included.
+    assert (mode_of(root / 'checkout.php'), mode_of(root / 'lib' / 'tool.sh'), mode_of(root)) == (0o664, 0o775, 0o2775)
+    web = (dp.ACL_USER, WEB_UID)
+    assert acl_of(root / 'checkout.php')[web] == 5 and acl_of(root / 'uploads' / 'logo.png')[web] == 7
+    assert acl_of(root / 'lib', dp.ACL_DEFAULT)[web] == 5
+    assert acl_of(root / 'uploads' / '2026', dp.ACL_DEFAULT)[web] == 7
+    gid = team_group[1]
+    # The web server (in the team group): code read, not written; uploads written, landing 0664 in the team group.
+    assert as_user(WEB_UID, gid, 'cat %s/checkout.php' % root).returncode == 0
+    assert as_user(WEB_UID, gid, 'echo skim >> %s/checkout.php' % root).returncode != 0
+    assert as_user(WEB_UID, gid, 'echo x > %s/lib/new.php' % root).returncode != 0
+    assert as_user(WEB_UID, gid, 'echo x > %s/new.php' % root).returncode != 0
+    made = as_user(WEB_UID, gid, 'echo x > {0}/uploads/2026/a.jpg && echo y >> {0}/uploads/logo.png'.format(root))
+    assert made.returncode == 0, made.stderr
+    st = os.lstat(root / 'uploads' / '2026' / 'a.jpg')
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o664, gid)
+    # A member (umask 022, as SFTP clients are) edits the code and creates files that stay team-writable,
+    # and still web-read-only: the default ACL, not the umask, gives the new file its bits.
+    member = as_user(MEMBER_UID, gid, 'echo edit >> {0}/checkout.php && echo y > {0}/lib/new.php'.format(root))
+    assert member.returncode == 0, member.stderr
+    assert mode_of(root / 'lib' / 'new.php') == 0o664
+    assert as_user(WEB_UID, gid, 'echo skim >> %s/lib/new.php' % root).returncode != 0
+    assert run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])['changed'] is False
+
+
+def test_dr06_without_it_the_web_server_writes_the_code(open_docroot, team_group):
+    """The issue's reproduction on the old behaviour (no web_user): DR-03's 0664 lets the web server rewrite it."""
+    root = open_docroot
+    _site(root)
+    res = run(root, team_group[0])
+    assert res['roots'][0]['acl'] == 'off' and res['acl_fixed'] == 0
+    assert as_user(WEB_UID, team_group[1], 'echo skim >> %s/checkout.php' % root).returncode == 0
+
+
+def test_dr06_check_mode_reports_and_changes_nothing_then_idempotent(open_docroot, team_group, monkeypatch):
+    root = open_docroot
+    _site(root)
+    run(root, team_group[0])  # DR-03 converged first: the check sees the ACL drift only
+    before = snapshot(root)
+    check = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'], check_mode=True)
+    assert snapshot(root) == before and acl_of(root / 'checkout.php') is None
+    assert check['changed'] is True and check['acl_fixed'] == 8 and check['mode_fixed'] == 0
+    real = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    assert (real['acl_fixed'], real['acl_samples']) == (check['acl_fixed'], check['acl_samples'])
+    calls = []
+    monkeypatch.setattr(dp.os, 'setxattr', lambda *a: calls.append(a))
+    monkeypatch.setattr(dp.os, 'removexattr', lambda *a: calls.append(a))
+    again = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    monkeypatch.undo()
+    assert (again['changed'], again['acl_fixed'], calls) == (False, 0, [])
+
+
+def test_dr06_acl_stripped_by_a_member_and_dr03_chmod_are_undone_not_fought(open_docroot, team_group):
+    root = open_docroot
+    _site(root)
+    run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    php = str(root / 'checkout.php')
+    os.removexattr(php, dp.ACL_ACCESS)  # setfacl -b by its owner
+    os.chmod(php, 0o600)  # and a chmod: the group loses write
+    extra = dp.acl_access_for(acl_of(root / 'lib' / 'cart.php'), 0o664, WEB_UID, 5)
+    extra[(dp.ACL_USER, MEMBER_UID)] = 7  # somebody else's named entry: kept
+    os.setxattr(str(root / 'lib' / 'cart.php'), dp.ACL_ACCESS, dp.acl_encode(extra))
+    res = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    assert (res['mode_fixed'], res['acl_fixed']) == (1, 1)
+    assert mode_of(php) == 0o660 and acl_of(php)[(dp.ACL_USER, WEB_UID)] == 5
+    assert acl_of(php)[(dp.ACL_GROUP_OBJ, dp.ACL_UNDEFINED_ID)] == 6
+    assert acl_of(root / 'lib' / 'cart.php')[(dp.ACL_USER, MEMBER_UID)] == 7
+    # DR-03's chmod keeps the entries: a mode drift on an ACL'd file is one mode fix, no ACL rewrite.
+    os.chmod(php, 0o640)
+    res = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    assert (res['mode_fixed'], res['acl_fixed']) == (1, 0) and acl_of(php)[(dp.ACL_USER, WEB_UID)] == 5
+
+
+def test_dr06_empty_list_removes_only_what_dr06_set(open_docroot, team_group):
+    root = open_docroot
+    _site(root)
+    run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    extra = dp.acl_access_for(acl_of(root / 'lib' / 'cart.php'), 0o664, WEB_UID, 5)
+    extra[(dp.ACL_USER, MEMBER_UID)] = 7
+    os.setxattr(str(root / 'lib' / 'cart.php'), dp.ACL_ACCESS, dp.acl_encode(extra))
+    check = run(root, team_group[0], web_user=WEB_UID, check_mode=True)
+    assert check['acl_removed'] == 8 and acl_of(root / 'checkout.php') is not None
+    res = run(root, team_group[0], web_user=WEB_UID)
+    assert res['roots'][0]['acl'] == 'cleanup' and res['acl_removed'] == 8
+    assert acl_of(root / 'checkout.php') is None and acl_of(root, dp.ACL_DEFAULT) is None
+    assert acl_of(root / 'lib' / 'cart.php') == {k: v for k, v in extra.items() if k != (dp.ACL_USER, WEB_UID)}
+    assert mode_of(root / 'checkout.php') == 0o664 and mode_of(root) == 0o2775
+    # Converged: the root no longer names the web server, so nothing is read or changed.
+    again = run(root, team_group[0], web_user=WEB_UID)
+    assert (again['roots'][0]['acl'], again['changed']) == ('off', False)
+
+
+def test_dr06_web_owned_code_reported(open_docroot, team_group):
+    root = open_docroot
+    _site(root)
+    os.chown(str(root / 'lib' / 'cart.php'), WEB_UID, 0)
+    os.chown(str(root / 'uploads' / 'logo.png'), WEB_UID, 0)
+    res = run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    assert (res['web_owned_code'], res['web_owned_code_paths']) == (1, [str(root / 'lib' / 'cart.php')])
+
+
+def test_dr06_symlinks_and_hardlinks_untouched(open_docroot, team_group, tmp_path):
+    root = open_docroot
+    _site(root)
+    outside = make(tmp_path / 'secret', 0o600)
+    os.symlink(outside, str(root / 'uploads' / 'link'))
+    os.link(str(root / 'lib' / 'cart.php'), str(root / 'lib' / 'cart2.php'))
+    run(root, team_group[0], web_user=WEB_UID, web_writable=['uploads'])
+    assert acl_of(outside) is None and acl_of(root / 'lib' / 'cart.php') is None
+
+
+def test_dr06_unknown_web_user(docroot, team_group):
+    make(docroot / 'f', 0o644)
+    assert run(docroot, team_group[0], web_user='no-such-web-user')['web_uid'] == -1  # nothing declared: off
+    with pytest.raises(ValueError):
+        run(docroot, team_group[0], web_user='no-such-web-user', web_writable=['uploads'])
+    check = run(docroot, team_group[0], web_user='no-such-web-user', web_writable=['uploads'], check_mode=True)
+    assert (check['web_uid'], check['acl_fixed']) == (-2, 2)

@@ -41,6 +41,29 @@ def test_docroot_refuses_dangerous_path_before_any_change(host, path):
     assert not host.file(NEWCOMER).exists
 
 
+ACL_SNAPSHOT = ("import os, sys\n"
+                "for p in sys.argv[1:]:\n"
+                "    for n in ('system.posix_acl_access', 'system.posix_acl_default'):\n"
+                "        try: print(p, n, os.getxattr(p, n).hex())\n"
+                "        except OSError as exc: print(p, n, exc.errno)\n")
+
+
+def test_docroot_refuses_a_writable_place_outside_the_docroot_before_any_change(host):
+    """DR-06: a writable place that climbs out of the docroot would hand the web server more than its uploads."""
+    watched = ["/var/www/html", "/var/www/html/checkout.php", "/var/www/html/uploads", "/etc"]
+
+    def snapshot():
+        with host.sudo():
+            acls = host.check_output("python3 -c %s " + " ".join(watched), ACL_SNAPSHOT)
+            return stats(host, SYSTEM_PATHS + watched), acls
+
+    assert_refused(
+        host, "docroot", {"docroot_web_writable": ["uploads", "../etc"]},
+        'docroot_web_writable entry "../etc" is refused: a writable place must be a path relative to the docroot',
+        snapshot,
+    )
+
+
 VSFTPD_FILES = ("/etc/vsftpd.conf", "/etc/vsftpd.user_list", "/etc/vsftpd.chroot_list", "/etc/ftpusers",
                 "/etc/vsftpd/user_conf/wuser2")
 NEW_MEMBER = {"name": "newftp", "uid": 1650, "ftp": True}

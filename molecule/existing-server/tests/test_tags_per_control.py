@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,7 +144,9 @@ class Recipe:
     change in this run, each with the reason (a shared mechanism by design). extra_vars: for a
     control that the scenario's inventory leaves off (opt-in, or no member it applies to).
     changes: false for a read-only control (no task may change). undo: puts the host back after a
-    drift that the control only reports.
+    drift that the control only reports. reset: puts the host back at the end of the ID's test (after
+    the strict re-run too), for an opt-in control whose result the whole site.yml of step 3, without
+    the recipe's extra_vars, would undo (DR-06's ACLs: an empty docroot_web_writable removes them).
     """
 
     drift: Callable
@@ -153,6 +156,7 @@ class Recipe:
     extra_vars: Callable = dict
     changes: bool = True
     undo: Callable | None = None
+    reset: Callable | None = None
 
 
 def _acc01_vars():
@@ -181,6 +185,39 @@ def _locked_and_expired(host, user):
 def _fw05_drift(host):
     _live["before"] = nft_table(host)
     sh(host, "nft add chain inet vps_baseline ctl_drift && rm -rf /var/lib/vps-baseline/firewall")
+
+
+# DR-06: the web server user's named entry in a path's access ACL (python3 reads the xattr: the
+# existing server has no acl package), and the reset that strips every POSIX ACL of the docroot.
+ACL_WEB = ("import os,pwd,struct,sys\n"
+           "try: raw = os.getxattr(sys.argv[1], 'system.posix_acl_access')\n"
+           "except OSError: raw = b'\\x02\\0\\0\\0'\n"
+           "uid = pwd.getpwnam('www-data').pw_uid\n"
+           "print([p for t, p, i in struct.iter_unpack('<HHI', raw[4:]) if t == 2 and i == uid])")
+ACL_STRIP = ("import os,sys\n"
+             "for d, dirs, files in os.walk(sys.argv[1]):\n"
+             "    for p in [d] + [os.path.join(d, f) for f in files]:\n"
+             "        for n in ('system.posix_acl_access', 'system.posix_acl_default'):\n"
+             "            if not os.path.islink(p) and n in os.listxattr(p):\n"
+             "                os.removexattr(p, n)\n")
+
+
+# A shell as the web server user with its groups (the team group included), without PAM.
+AS_WEB = "setpriv --reuid=www-data --regid=www-data --init-groups -- sh -c"
+
+
+def _dr06_drift(host):
+    """The default's state with a writable place declared: a page in the team group, 0664 (DR-03),
+    an uploads/ directory, and no ACL: the web server (in the team group) can rewrite the page."""
+    sh(host, f"install -d -o root -g workgroup -m 2775 {DOCROOT}/uploads && rm -f {DOCROOT}/ctl-dr06.php "
+             f"&& install -o root -g workgroup -m 0664 /dev/null {DOCROOT}/ctl-dr06.php")
+
+
+def _dr06_fixed(host, _run):
+    return (sh(host, f"python3 -c {shlex.quote(ACL_WEB)} {DOCROOT}/ctl-dr06.php").strip() == "[5]"
+            and sh(host, f"python3 -c {shlex.quote(ACL_WEB)} {DOCROOT}/uploads").strip() == "[7]"
+            and not ok(host, f"{AS_WEB} 'echo skim >> {DOCROOT}/ctl-dr06.php'")
+            and ok(host, f"{AS_WEB} 'echo x > {DOCROOT}/uploads/ctl-dr06.txt'"))
 
 
 FW05_SHARED = ("the live table is compared and reloaded by FW-05's tasks for every firewall control "
@@ -230,6 +267,13 @@ RECIPES = {
         drift=lambda h: sh(h, "systemctl disable --now vps-upload-perms.service"),
         fixed=lambda h, _r: (ok(h, "systemctl is-active vps-upload-perms.service")
                              and ok(h, "systemctl is-enabled vps-upload-perms.service"))),
+    "DR-06": Recipe(
+        what="a page the web server can rewrite (no ACL) once a writable place is declared (opt-in: "
+             "docroot_web_writable, empty in this scenario's inventory)",
+        extra_vars=lambda: {"docroot_web_writable": ["uploads"]},
+        drift=_dr06_drift,
+        fixed=_dr06_fixed,
+        reset=lambda h: sh(h, f"python3 -c {shlex.quote(ACL_STRIP)} {DOCROOT}")),
     "FTP-01": Recipe(
         what="local_umask=022 in vsftpd.conf",
         drift=lambda h: sh(h, "sed -i 's/^local_umask=.*/local_umask=022/' /etc/vsftpd.conf"),
@@ -410,10 +454,12 @@ def test_every_catalog_id_has_a_drift_recipe():
 
 
 @pytest.mark.parametrize("cid", catalog_ids())
-def test_control_runs_alone_and_fixes_only_its_drift(host, cid, tmp_path):
+def test_control_runs_alone_and_fixes_only_its_drift(host, cid, tmp_path, request):
     recipe = RECIPES.get(cid)
     assert recipe is not None, f"{cid} is in docs/controls.md but has no drift recipe here"
     extra_vars = recipe.extra_vars()
+    if recipe.reset:
+        request.addfinalizer(lambda: recipe.reset(host))
 
     # 1. Only this control drifts, and the drift is really there.
     recipe.drift(host)

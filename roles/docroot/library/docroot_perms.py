@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # Copyright: vps-baseline contributors
 # SPDX-License-Identifier: MIT
-"""docroot_perms: one-pass, symlink-safe docroot group/mode remediation (DR-03, DR-04)."""
+"""docroot_perms: one-pass, symlink-safe docroot group/mode remediation (DR-03, DR-04) and the web
+server user's ACL entries (DR-06)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: docroot_perms
-short_description: Give a team group safe shared access to web document roots (DR-03, DR-04)
+short_description: Give a team group safe shared access to web document roots (DR-03, DR-04, DR-06)
 description:
   - Walks each document root once (C(os.scandir) with an explicit stack, one C(lstat) per entry)
     and fixes group ownership (DR-03) and permission bits (DR-04) so that a team group can
@@ -108,6 +109,30 @@ options:
     type: list
     elements: str
     default: ['/var/www', '/srv/www', '/srv/http', '/srv/sites']
+  web_user:
+    description:
+      - "DR-06: the web server user (name or uid). With O(web_writable) it gets POSIX ACL named-user
+        entries, written as the C(system.posix_acl_access) and C(system.posix_acl_default) xattrs in the
+        same walk (no C(acl) package needed), that override its team-group membership: C(r-x) on the
+        code, C(rwx) in the writable places (files: limited by the mask, the group bits, so C(r--) and
+        C(rw-) unless executable). Every directory gets a default ACL (C(d:user::rwx),
+        C(d:user:WEB:r-x) or C(rwx), C(d:group::rwx), C(d:mask::rwx), C(d:other::) as the directory's
+        other bits) so what members create inherits both. The owning group entry and the mask are the
+        DR-03 group bits, so members keep group write; named entries of other users and groups are kept."
+      - "Without O(web_writable), a root whose own ACL still names the web server user (DR-06 managed it
+        before) has that entry removed from every entry below (an ACL left with no named entry is
+        removed); other roots are not read for ACLs at all."
+      - Omitted, ACLs are left alone. In check mode an unknown user reports every entry as drift.
+    type: raw
+  web_writable:
+    description:
+      - "DR-06: the places the web server may write, relative to each root: paths or globs (C(*) and C(?)
+        within one path component), for example C(uploads), C(wp-content/uploads), C(cache/*). A matching
+        directory and everything below it, or a matching file, is writable. Absolute paths, empty, C(.) and
+        C(..) components are refused before anything changes."
+    type: list
+    elements: str
+    default: []
   sample_size:
     description:
       - Maximum number of changed entries reported in RV(samples) and in the diff.
@@ -259,6 +284,35 @@ missing_roots:
   type: list
   elements: str
   returned: always
+acl_fixed:
+  description: DR-06, entries whose web server ACL entries (access, and default on directories) were (or would be) set.
+  type: int
+  returned: always
+acl_removed:
+  description: DR-06, entries whose web server ACL entries were (or would be) removed (no writable place declared
+    any more).
+  type: int
+  returned: always
+acl_samples:
+  description: Up to O(sample_size) entries counted in RV(acl_fixed) or RV(acl_removed).
+  type: list
+  elements: dict
+  returned: always
+  sample: [{path: /var/www/html/checkout.php, type: file, web: r-x}]
+web_owned_code:
+  description: DR-06, entries of the code (outside O(web_writable)) owned by the web server user, which it can write
+    as their owner whatever the ACL says; reported (with a warning), not changed.
+  type: int
+  returned: always
+web_owned_code_paths:
+  description: The first 100 entries counted in RV(web_owned_code).
+  type: list
+  elements: str
+  returned: always
+web_uid:
+  description: Numeric uid of O(web_user) (-1 without it, -2 in check mode when it does not exist yet).
+  type: int
+  returned: always
 gid:
   description: Numeric group applied (-1 in check mode when the group does not exist yet).
   type: int
@@ -269,6 +323,7 @@ import errno
 import os
 import re
 import stat
+import struct
 
 try:
     import pwd
@@ -288,6 +343,111 @@ DEFAULT_ALLOWED = ['/var/www', '/srv/www', '/srv/http', '/srv/sites']
 
 # Longest reported lists of hard links and of entries that could not be fixed (counts are exact).
 LIST_CAP = 100
+
+# DR-06: POSIX ACLs as the kernel stores them in the system.posix_acl_access / _default xattrs:
+# le32 version 2, then entries (le16 tag, le16 perm, le32 id), sorted by tag then id; the id of the
+# entries that are not named users or groups is ACL_UNDEFINED_ID.
+ACL_ACCESS = 'system.posix_acl_access'
+ACL_DEFAULT = 'system.posix_acl_default'
+ACL_VERSION = 2
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_GROUP, ACL_MASK, ACL_OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+ACL_UNDEFINED_ID = 0xFFFFFFFF
+_ACL_HEAD = struct.Struct('<I')
+_ACL_ENTRY = struct.Struct('<HHI')
+# The web server user's named entry: read and search in the code, read, write and search in the
+# writable places (on a file the mask, its group bits, limits it: r-- / rw- unless group-executable).
+ACL_WEB_CODE = 0o5
+ACL_WEB_WRITABLE = 0o7
+_NO_ACL = (errno.ENODATA, getattr(errno, 'ENOATTR', errno.ENODATA))
+
+
+def acl_encode(entries):
+    """xattr value for {(tag, id): perm}: version 2, entries sorted by tag then id."""
+    return _ACL_HEAD.pack(ACL_VERSION) + b''.join(
+        _ACL_ENTRY.pack(tag, perm, ident) for (tag, ident), perm in sorted(entries.items()))
+
+
+def acl_decode(raw):
+    """{(tag, id): perm} of an xattr value; None when there is none. Raises ValueError."""
+    if raw is None:
+        return None
+    if len(raw) < 4 or (len(raw) - 4) % 8 or _ACL_HEAD.unpack_from(raw)[0] != ACL_VERSION:
+        raise ValueError('not a version 2 POSIX ACL (%d bytes)' % len(raw))
+    return {(tag, ident): perm for tag, perm, ident in _ACL_ENTRY.iter_unpack(raw[4:])}
+
+
+def acl_access_for(cur, mode, uid, perm):
+    """The access ACL DR-06 wants for an entry of permission bits ``mode`` (the DR-03 target):
+    the owner and other entries from the mode, the owning group at least and the mask exactly the
+    group bits (members keep what DR-03 gives the group), the web server user ``uid`` with
+    ``perm``; named entries of others (``cur``) are kept."""
+    entries = {k: v for k, v in (cur or {}).items() if k[0] in (ACL_USER, ACL_GROUP)}
+    entries[(ACL_USER, uid)] = perm
+    group = (mode >> 3) & 7
+    entries[(ACL_USER_OBJ, ACL_UNDEFINED_ID)] = (mode >> 6) & 7
+    # The owning group keeps at least the group bits; more (rwx inherited from a default ACL onto a
+    # file) is kept, the mask limits it anyway.
+    entries[(ACL_GROUP_OBJ, ACL_UNDEFINED_ID)] = group | (cur or {}).get((ACL_GROUP_OBJ, ACL_UNDEFINED_ID), 0)
+    entries[(ACL_MASK, ACL_UNDEFINED_ID)] = group
+    entries[(ACL_OTHER, ACL_UNDEFINED_ID)] = mode & 7
+    return entries
+
+
+def acl_default_for(cur, mode, uid, perm):
+    """The default ACL DR-06 wants on a directory of mode ``mode`` (the DR-03 target): what is
+    created inside gets owner rwx, group rwx (members keep group write, the umask does not apply),
+    mask rwx, other as the directory's other bits, and the web server user ``perm``."""
+    entries = {k: v for k, v in (cur or {}).items() if k[0] in (ACL_USER, ACL_GROUP)}
+    entries[(ACL_USER, uid)] = perm
+    entries[(ACL_USER_OBJ, ACL_UNDEFINED_ID)] = 7
+    entries[(ACL_GROUP_OBJ, ACL_UNDEFINED_ID)] = 7
+    entries[(ACL_MASK, ACL_UNDEFINED_ID)] = 7
+    entries[(ACL_OTHER, ACL_UNDEFINED_ID)] = mode & 7
+    return entries
+
+
+def acl_without(cur, uid):
+    """``cur`` less the web server user's entry; None (remove the ACL) when no named entry is left."""
+    if cur is None or (ACL_USER, uid) not in cur:
+        return cur
+    entries = dict(cur)
+    del entries[(ACL_USER, uid)]
+    if not any(k[0] in (ACL_USER, ACL_GROUP) for k in entries):
+        return None
+    return entries
+
+
+def compile_writable(patterns):
+    """fullmatch function (or None) of DR-06's writable places: paths relative to a docroot, ``*``
+    and ``?`` within one path component, everything else literal. Raises RootError on a pattern that
+    could leave the docroot or name it (absolute, ``..``, ``.``, empty)."""
+    parts = []
+    for pat in patterns or []:
+        if not isinstance(pat, str) or not pat.strip('/'):
+            raise RootError('writable place %r must be a non-empty path relative to the docroot' % (pat,))
+        if pat.startswith('/'):
+            raise RootError('writable place %s is absolute; a path relative to the docroot is required'
+                            % display_path(pat))
+        if '\x00' in pat:
+            raise RootError('writable place %s contains a NUL byte' % display_path(pat))
+        comps = pat.rstrip('/').split('/')
+        if any(c in ('', '.', '..') for c in comps):
+            raise RootError('writable place %s has an empty, "." or ".." component; refusing' % display_path(pat))
+        parts.append('/'.join(''.join('[^/]*' if ch == '*' else '[^/]' if ch == '?' else re.escape(ch)
+                                      for ch in comp) for comp in comps))
+    if not parts:
+        return None
+    return re.compile('|'.join('(?:%s)' % p for p in parts), re.DOTALL).fullmatch
+
+
+def _get_acl(target, name, follow=True):
+    """Raw xattr ``name`` of a path or descriptor; None when the entry has none."""
+    try:
+        return os.getxattr(target, name, follow_symlinks=follow)
+    except OSError as exc:
+        if exc.errno in _NO_ACL:
+            return None
+        raise
 
 
 def _normalize(path):
@@ -450,16 +610,25 @@ def resolve_owner(owner, check_mode=False):
 
 _COUNTERS = ('scanned', 'group_fixed', 'owner_fixed', 'mode_fixed', 'world_writable_removed',
              'special_bits_cleared', 'excluded', 'vanished', 'error_count', 'hardlinks_skipped',
-             'hardlinks_unsafe', 'unfixable')
+             'hardlinks_unsafe', 'unfixable', 'acl_fixed', 'acl_removed', 'web_owned_code')
 
 
 class Remediator:
     """The walk. ``gid``: target gid (-1: unknown group, check mode only).
     ``uid``: -1 leave the owner alone, -2 unknown owner (check mode only), else target uid."""
 
-    def __init__(self, gid, uid=-1, exclude=None, check_mode=False, sample_size=20):
+    def __init__(self, gid, uid=-1, exclude=None, check_mode=False, sample_size=20, web_uid=None,
+                 writable=None):
         self.gid = gid
         self.uid = uid
+        # DR-06: the web server user's uid (None: ACLs left alone) and the writable places (a
+        # compiled fullmatch, None: none declared). self.acl, per root: 'enforce', 'cleanup' or None.
+        self.web_uid = web_uid
+        self.writable_match = writable
+        self.acl = None
+        self.acl_cache = {}
+        self.acl_samples = []
+        self.web_owned_paths = []
         self.exclude_name, self.exclude_path = compile_excludes(exclude)
         self.check_mode = check_mode
         self.sample_size = max(0, int(sample_size))
@@ -635,9 +804,139 @@ class Remediator:
                 return
         self._record(dirpath + '/' + name, 'link', perm, perm, st.st_uid, st.st_gid, new_uid, self.gid)
 
+    # -- DR-06: the web server user's ACL entries --------------------------------------------
+    def _acl_mode(self, fd, root):
+        """'enforce' with writable places declared; 'cleanup' without, when the root still carries
+        the web server user's entry (DR-06 managed this tree before); else None (ACLs left alone)."""
+        if self.web_uid is None:
+            return None
+        if self.writable_match is not None:
+            return 'enforce'
+        try:
+            cur = acl_decode(_get_acl(fd, ACL_ACCESS))
+        except (OSError, ValueError) as exc:
+            self._error(root, 'ACL unreadable: %s' % (getattr(exc, 'strerror', None) or exc))
+            return None
+        return 'cleanup' if cur and (ACL_USER, self.web_uid) in cur else None
+
+    def _acl_wanted(self, raw, mode, writable, default=False):
+        """The xattr value DR-06 wants (None: no ACL) from the current one ``raw``, cached by input:
+        a converged tree costs one getxattr and one dict lookup per entry."""
+        if self.web_uid < 0:  # the web server user does not exist yet (check mode): all drift
+            return b'?'
+        key = (raw, mode, writable, default)
+        try:
+            return self.acl_cache[key]
+        except KeyError:
+            pass
+        cur = acl_decode(raw)
+        if self.acl == 'cleanup':
+            want = acl_without(cur, self.web_uid)
+        else:
+            perm = ACL_WEB_WRITABLE if writable else ACL_WEB_CODE
+            want = (acl_default_for if default else acl_access_for)(cur, mode, self.web_uid, perm)
+        wanted = raw if want is cur else (None if want is None else acl_encode(want))
+        if len(self.acl_cache) < 4096:
+            self.acl_cache[key] = wanted
+        return wanted
+
+    def _acl_done(self, path, kind, writable, failed=None):
+        if failed is not None:
+            if not isinstance(failed, OSError):  # an ACL that cannot be parsed
+                failed = OSError(errno.EINVAL, 'ACL: %s' % failed)
+            self._unfixable(path, kind, 0, failed)
+            return
+        if self.acl == 'cleanup':
+            self.acl_removed += 1
+            web = 'removed'
+        else:
+            self.acl_fixed += 1
+            web = 'rwx' if writable else 'r-x'
+        if len(self.acl_samples) < self.sample_size:
+            self.acl_samples.append({'path': display_path(path), 'type': kind, 'web': web})
+
+    def _web_owned(self, path, st, writable):
+        """Code owned by the web server user: as the owner it may write it (or change its ACL)
+        whatever DR-06 sets; reported, left alone."""
+        if self.acl == 'enforce' and not writable and st.st_uid == self.web_uid:
+            self.web_owned_code += 1
+            if len(self.web_owned_paths) < LIST_CAP:
+                self.web_owned_paths.append(display_path(path))
+
+    def _acl_dir(self, fd, st, path, writable):
+        """The access and default ACLs of a directory, through its open, verified descriptor."""
+        self._web_owned(path, st, writable)
+        mode = DIR_TARGET[st.st_mode & 0o7777]
+        try:
+            todo = []
+            for name, default in ((ACL_ACCESS, False), (ACL_DEFAULT, True)):
+                raw = _get_acl(fd, name)
+                wanted = self._acl_wanted(raw, mode, writable, default)
+                if wanted != raw:
+                    todo.append((name, wanted))
+            if not todo:
+                return
+            if not self.check_mode:
+                for name, wanted in todo:
+                    if wanted is None:
+                        os.removexattr(fd, name)
+                    else:
+                        os.setxattr(fd, name, wanted)
+        except (OSError, ValueError) as exc:
+            self._acl_done(path, 'directory', writable, exc)
+            return
+        self._acl_done(path, 'directory', writable)
+
+    def _acl_file(self, dfd, name, st, dirpath, mode, writable):
+        """The access ACL of a regular file (``mode``: its DR-03 target). Read by name without
+        following a symlink (lgetxattr below the pinned directory); changed only through an
+        O_NOFOLLOW descriptor verified against the lstat, as DR-03 does."""
+        path = dirpath + '/' + name
+        self._web_owned(path, st, writable)
+        try:
+            raw = _get_acl('/proc/self/fd/%d/%s' % (dfd, name), ACL_ACCESS, follow=False)
+            if self._acl_wanted(raw, mode, writable) == raw:
+                return
+        except FileNotFoundError as exc:
+            self._error(path, exc)
+            return
+        except (OSError, ValueError) as exc:
+            self._acl_done(path, 'file', writable, exc)
+            return
+        if not self.check_mode:
+            try:
+                fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOENT):
+                    self._error(path, exc if exc.errno == errno.ENOENT else OSError(
+                        errno.ELOOP, 'replaced by a symlink during the walk; not followed'))
+                else:
+                    self._acl_done(path, 'file', writable, exc)
+                return
+            try:
+                fst = os.fstat(fd)
+                if fst.st_ino != st.st_ino or fst.st_dev != st.st_dev or fst.st_nlink > 1:
+                    self._error(path, 'replaced during the walk; skipped')
+                    return
+                raw = _get_acl(fd, ACL_ACCESS)
+                wanted = self._acl_wanted(raw, FILE_TARGET[fst.st_mode & 0o7777], writable)
+                if wanted == raw:
+                    return
+                if wanted is None:
+                    os.removexattr(fd, ACL_ACCESS)
+                else:
+                    os.setxattr(fd, ACL_ACCESS, wanted)
+            except (OSError, ValueError) as exc:
+                self._acl_done(path, 'file', writable, exc)
+                return
+            finally:
+                os.close(fd)
+        self._acl_done(path, 'file', writable)
+
     # -- walk --------------------------------------------------------------------------------
-    def _scan(self, fd, path, rel, dev):
-        """Examine every entry of one open directory; fix non-directories; return subdirs."""
+    def _scan(self, fd, path, rel, dev, writable=False):
+        """Examine every entry of one open directory; fix non-directories; return subdirs
+        (name, inode, writable: in a DR-06 writable place)."""
         subdirs = []
         try:
             it = os.scandir(fd)
@@ -652,6 +951,9 @@ class Remediator:
         excl_path = self.exclude_path
         mounts = self.mounts
         fix_file = self._fix_file
+        acl = self.acl
+        wmatch = self.writable_match if acl == 'enforce' else None
+        acl_file = self._acl_file
         n = group_fixed = owner_fixed = mode_fixed = ww_removed = 0
         try:
             with it:
@@ -670,6 +972,10 @@ class Remediator:
                     # Hot path first: a compliant regular file costs one set lookup and one compare.
                     if mode in good:
                         if st.st_gid == gid and (not check_owner or st.st_uid == uid):
+                            if acl is not None and st.st_nlink == 1 and \
+                                    not (mounts and path + '/' + entry.name in mounts):
+                                acl_file(fd, entry.name, st, path, mode & 0o7777, writable or (
+                                    wmatch is not None and wmatch(rel + entry.name) is not None))
                             continue
                     elif mode & _S_IFMT != _S_IFREG:
                         kind = mode & _S_IFMT
@@ -677,7 +983,8 @@ class Remediator:
                             if st.st_dev != dev or (mounts and path + '/' + entry.name in mounts):
                                 self.skipped_mounts.append(display_path(path + '/' + entry.name))
                             else:
-                                subdirs.append((entry.name, st.st_ino))
+                                subdirs.append((entry.name, st.st_ino, writable or (
+                                    wmatch is not None and wmatch(rel + entry.name) is not None)))
                         elif kind == _S_IFLNK:
                             if st.st_gid != gid or (check_owner and st.st_uid != uid):
                                 self._fix_link(fd, entry.name, st, path)
@@ -689,7 +996,11 @@ class Remediator:
                         self.skipped_mounts.append(display_path(path + '/' + entry.name))
                         continue
                     # A regular file needing a fix; accounting inline (the first run's hot path).
+                    unfixable = self.unfixable
                     done = fix_file(fd, entry.name, st, path)
+                    if acl is not None and st.st_nlink == 1 and self.unfixable == unfixable:
+                        acl_file(fd, entry.name, st, path, FILE_TARGET[mode & 0o7777], writable or (
+                            wmatch is not None and wmatch(rel + entry.name) is not None))
                     if done is None:
                         continue
                     perm, want, uid0, gid0 = done
@@ -726,8 +1037,12 @@ class Remediator:
             st = os.fstat(fd)
             dev = st.st_dev
             self.scanned += 1
+            self.acl = self._acl_mode(fd, root)
+            result['acl'] = self.acl or 'off'
             self._fix_dir(fd, st, root)
-            stack.append((fd, root, '', self._scan(fd, root, '', dev)))
+            if self.acl is not None:
+                self._acl_dir(fd, st, root, False)
+            stack.append((fd, root, '', self._scan(fd, root, '', dev, False)))
             fd = -1
             while stack:
                 pfd, ppath, prel, subdirs = stack[-1]
@@ -735,7 +1050,7 @@ class Remediator:
                     stack.pop()
                     os.close(pfd)
                     continue
-                name, ino = subdirs.pop()
+                name, ino, writable = subdirs.pop()
                 cpath = ppath + '/' + name
                 try:
                     cfd = os.open(name, DIR_FLAGS, dir_fd=pfd)
@@ -751,8 +1066,10 @@ class Remediator:
                         self._error(cpath, 'replaced during the walk; skipped')
                         continue
                     self._fix_dir(cfd, cst, cpath)
+                    if self.acl is not None:
+                        self._acl_dir(cfd, cst, cpath, writable)
                     crel = prel + name + '/'
-                    stack.append((cfd, cpath, crel, self._scan(cfd, cpath, crel, dev)))
+                    stack.append((cfd, cpath, crel, self._scan(cfd, cpath, crel, dev, writable)))
                 except BaseException:
                     if not stack or stack[-1][0] != cfd:
                         os.close(cfd)
@@ -763,6 +1080,7 @@ class Remediator:
             for frame in stack:
                 os.close(frame[0])
             self.mounts = frozenset()
+            self.acl = None
         result.update(self._delta(before))
         return result
 
@@ -777,8 +1095,11 @@ class Remediator:
                    skipped_special_files=self.skipped_special,
                    skipped_mounts=self.skipped_mounts,
                    hardlinks_skipped_paths=self.hardlink_paths,
-                   unfixable_paths=self.unfixable_paths)
-        res['changed'] = bool(res['group_fixed'] or res['owner_fixed'] or res['mode_fixed'])
+                   unfixable_paths=self.unfixable_paths,
+                   acl_samples=self.acl_samples,
+                   web_owned_code_paths=self.web_owned_paths)
+        res['changed'] = bool(res['group_fixed'] or res['owner_fixed'] or res['mode_fixed']
+                              or res['acl_fixed'] or res['acl_removed'])
         return res
 
 
@@ -795,17 +1116,27 @@ def _special_kind(mode):
 
 
 def remediate(paths, group, owner=None, exclude=None, check_mode=False, sample_size=20,
-              forbidden_paths=None, allowed_prefixes=None, mountinfo=MOUNTINFO):
+              forbidden_paths=None, allowed_prefixes=None, mountinfo=MOUNTINFO, web_user=None,
+              web_writable=None):
     """Pure entry point (used by the module, the tests and the benchmark).
 
     Raises RootError / ValueError before anything changes on bad input. ``mountinfo``: the mount
     table to read (the tests inject one to simulate bind mounts).
     """
+    writable = compile_writable(web_writable)
     roots, missing = validate_roots(paths, forbidden_paths, allowed_prefixes, check_mode)
     try:
         gid = resolve_group(group, check_mode)
         uid = resolve_owner(owner, check_mode)
-        rem = Remediator(gid, uid, exclude, check_mode, sample_size)
+        web_uid = None
+        if web_user is not None and web_user != '':
+            try:
+                web_uid = resolve_owner(web_user, check_mode)
+            except ValueError:
+                if writable is not None:
+                    raise
+                # Nothing declared and no such user: no entry of it to remove either.
+        rem = Remediator(gid, uid, exclude, check_mode, sample_size, web_uid, writable)
         points = read_mount_points(mountinfo) if roots else set()
     except BaseException:
         for _root, fd in roots:
@@ -824,6 +1155,7 @@ def remediate(paths, group, owner=None, exclude=None, check_mode=False, sample_s
     res = rem.result()
     res['roots'] = per_root
     res['gid'] = gid
+    res['web_uid'] = -1 if web_uid is None else web_uid
     res['missing_roots'] = [display_path(m) for m in missing]
     return res
 
@@ -836,6 +1168,8 @@ def render_diff(res, group, sample_size):
               'mode fixed: %d' % res['mode_fixed'],
               'world-writable removed: %d' % res['world_writable_removed'],
               'special bits cleared: %d' % res['special_bits_cleared']]
+    if res.get('web_uid', -1) != -1:  # DR-06 asked for
+        counts += ['web server ACL set: %d' % res['acl_fixed'], 'web server ACL removed: %d' % res['acl_removed']]
     before = head + ['needing a fix: ' + c for c in counts]
     after = head + counts
     shown = res['samples'][:sample_size]
@@ -867,6 +1201,8 @@ def main():
             forbidden_paths=dict(type='list', elements='str', default=list(DEFAULT_FORBIDDEN)),
             allowed_prefixes=dict(type='list', elements='str', default=list(DEFAULT_ALLOWED)),
             sample_size=dict(type='int', default=20),
+            web_user=dict(type='raw'),
+            web_writable=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -876,7 +1212,8 @@ def main():
     try:
         res = remediate(p['path'], p['group'], owner=p['owner'], exclude=p['exclude'],
                         check_mode=module.check_mode, sample_size=p['sample_size'],
-                        forbidden_paths=p['forbidden_paths'], allowed_prefixes=p['allowed_prefixes'])
+                        forbidden_paths=p['forbidden_paths'], allowed_prefixes=p['allowed_prefixes'],
+                        web_user=p['web_user'], web_writable=p['web_writable'])
     except (RootError, ValueError) as exc:
         module.fail_json(msg=str(exc), changed=False)
     if res['gid'] == -1:
@@ -894,6 +1231,10 @@ def main():
                     % (res['hardlinks_skipped'], res['hardlinks_unsafe'],
                        _first(res['hardlinks_skipped_paths'], lambda h: '%s (%s, %d links)'
                               % (h['path'], h['mode'], h['nlink']))))
+    if res['web_owned_code']:
+        module.warn('%d entries of the site code (outside docroot_web_writable) are owned by the web server user: '
+                    'as their owner it can still write them or change their ACL (DR-06); give them another '
+                    'owner (docroot_owner): %s' % (res['web_owned_code'], _first(res['web_owned_code_paths'], str)))
     if module._diff:
         res['diff'] = render_diff(res, p['group'], p['sample_size'])
     bad = res['unfixable'] + res['hardlinks_unsafe']
