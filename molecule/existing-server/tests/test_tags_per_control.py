@@ -321,7 +321,7 @@ RECIPES = {
     "FIM-01": Recipe(
         what="the integrity database removed",
         drift=lambda h: sh(h, f"rm {INTEGRITY_DB}"),
-        fixed=lambda h, _r: stat(h, INTEGRITY_DB) == ("600", "root")),
+        fixed=lambda h, _r: ok(h, f"test -f {INTEGRITY_DB}") and stat(h, INTEGRITY_DB) == ("600", "root")),
     "FIM-02": Recipe(
         what="the daily integrity check's timer stopped and disabled",
         drift=lambda h: sh(h, f"systemctl disable --now {INTEGRITY_TIMER}"),
