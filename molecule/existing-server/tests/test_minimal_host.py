@@ -21,6 +21,7 @@ MISSING = {
     "LOG-01": "rsyslog",
     "LOG-02": "auditd",
     "UPD-01": "unattended-upgrades",
+    "FIM-01": "aide",
 }
 
 

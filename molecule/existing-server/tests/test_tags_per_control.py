@@ -46,6 +46,8 @@ SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vps-baseline.conf"
 JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/00-vps-baseline.conf"
 MEMORY_SYSCTL = "/etc/sysctl.d/60-vps-baseline-memory.conf"
 MEMORY_RESTART = "/etc/systemd/system/apache2.service.d/restart.conf"
+INTEGRITY_DB = "/var/lib/aide/vps-baseline/aide.db"
+INTEGRITY_TIMER = "vps-integrity-check.timer"
 ID_ANCHOR = re.compile(r'<a id="([a-z]{2,4}-\d{2})"></a>')
 TASK_ID = re.compile(r"^([A-Z]{2,4}-\d{2}) \| ")
 HEADER = re.compile(r"^(TASK|RUNNING HANDLER) \[(?:[\w.-]+ : )?(.*)\] \**$")
@@ -360,6 +362,14 @@ RECIPES = {
         what="the web server's restart drop-in removed",
         drift=lambda h: sh(h, f"rm {MEMORY_RESTART} && systemctl daemon-reload"),
         fixed=lambda h, _r: "Restart=on-failure" in (content(h, MEMORY_RESTART) or "")),
+    "FIM-01": Recipe(
+        what="the integrity database removed",
+        drift=lambda h: sh(h, f"rm {INTEGRITY_DB}"),
+        fixed=lambda h, _r: ok(h, f"test -f {INTEGRITY_DB}") and stat(h, INTEGRITY_DB) == ("600", "root")),
+    "FIM-02": Recipe(
+        what="the daily integrity check's timer stopped and disabled",
+        drift=lambda h: sh(h, f"systemctl disable --now {INTEGRITY_TIMER}"),
+        fixed=lambda h, _r: ok(h, f"systemctl is-enabled {INTEGRITY_TIMER}") and ok(h, f"systemctl is-active {INTEGRITY_TIMER}")),
     "FW-01": Recipe(
         what="an ingress accept for 9100 appended to the boot ruleset file",
         drift=lambda h: sh(h, "echo 'add rule inet vps_baseline input tcp dport 9100 accept' "

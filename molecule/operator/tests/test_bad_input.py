@@ -52,3 +52,29 @@ def test_refused_before_any_change(host, case):
     assert message in output_text(result), result.stdout[-3000:]
     assert checksums(host, ACCOUNT_FILES) == before
     assert not host.user("newcomer").exists
+
+
+# FIM-01 / FIM-02: the integrity role refuses before any change; a role that validated lazily would
+# rewrite its configuration (the writable place) or its command (the mail settings) first.
+INTEGRITY_FILES = ("/etc/aide/vps-baseline.conf", "/usr/local/sbin/vps-integrity", "/var/lib/aide/vps-baseline/aide.db")
+INTEGRITY_CASES = {
+    "integrity: absolute writable place": (
+        {"docroot_web_writable": ["cache", "/var/www/html/uploads"]},
+        'docroot_web_writable is refused by the integrity role: ["/var/www/html/uploads"]',
+    ),
+    "integrity: relay without port": (
+        {"integrity_mail_to": "ops@example.org", "integrity_smtp_relay": "192.0.2.25"},
+        'integrity_smtp_relay the relay\'s IP address and port, 192.0.2.25:25 or [2001:db8::25]:587 (got "192.0.2.25"',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INTEGRITY_CASES))
+def test_integrity_refuses_bad_input_before_any_change(host, case):
+    extra_vars, message = INTEGRITY_CASES[case]
+    before = checksums(host, INTEGRITY_FILES)
+    assert None not in before.values(), before
+    result = run_role(host, "integrity", extra_vars)
+    assert result.returncode != 0, result.stdout
+    assert message in output_text(result), result.stdout[-3000:]
+    assert checksums(host, INTEGRITY_FILES) == before
