@@ -440,6 +440,14 @@ def compile_writable(patterns):
     return re.compile('|'.join('(?:%s)' % p for p in parts), re.DOTALL).fullmatch
 
 
+def _put_acl(fd, name, wanted):
+    """Write one ACL xattr through an open descriptor; None removes it."""
+    if wanted is None:
+        os.removexattr(fd, name)
+    else:
+        os.setxattr(fd, name, wanted)
+
+
 def _get_acl(target, name, follow=True):
     """Raw xattr ``name`` of a path or descriptor; None when the entry has none."""
     try:
@@ -878,10 +886,7 @@ class Remediator:
                 return
             if not self.check_mode:
                 for name, wanted in todo:
-                    if wanted is None:
-                        os.removexattr(fd, name)
-                    else:
-                        os.setxattr(fd, name, wanted)
+                    _put_acl(fd, name, wanted)
         except (OSError, ValueError) as exc:
             self._acl_done(path, 'directory', writable, exc)
             return
@@ -922,10 +927,7 @@ class Remediator:
                 wanted = self._acl_wanted(raw, FILE_TARGET[fst.st_mode & 0o7777], writable)
                 if wanted == raw:
                     return
-                if wanted is None:
-                    os.removexattr(fd, ACL_ACCESS)
-                else:
-                    os.setxattr(fd, ACL_ACCESS, wanted)
+                _put_acl(fd, ACL_ACCESS, wanted)
             except (OSError, ValueError) as exc:
                 self._acl_done(path, 'file', writable, exc)
                 return
