@@ -222,6 +222,29 @@ def _dr06_fixed(host, _run):
             and ok(host, f"{AS_WEB} 'echo x > {DOCROOT}/uploads/ctl-dr06.txt'"))
 
 
+# DR-03 alone must not apply DR-06: DR-06's ACL entries ride DR-03's walk only when DR-06 is in the
+# run's tags. Before, `--tags dr-03` rewrote the web server's ACL entries in that walk and no task
+# reported it (the DR-03 task counts its own fixes only): a silent change of another control.
+ACL_GRANT_WEB_RWX = ("import os,pwd,struct,sys\n"
+                     "uid = pwd.getpwnam('www-data').pw_uid\n"
+                     "entries = [(1, 6, 0xffffffff), (2, 7, uid), (4, 6, 0xffffffff), (0x10, 7, 0xffffffff),"
+                     " (0x20, 4, 0xffffffff)]\n"
+                     "os.setxattr(sys.argv[1], 'system.posix_acl_access',"
+                     " b'\\x02\\0\\0\\0' + b''.join(struct.pack('<HHI', *e) for e in entries))\n")
+
+
+def _dr03_drift(host):
+    moved_in("ctl-dr03.html", "0640")(host)
+    sh(host, f"rm -f {DOCROOT}/ctl-dr03-acl.php && install -o root -g workgroup -m 0664 /dev/null "
+             f"{DOCROOT}/ctl-dr03-acl.php && python3 -c {shlex.quote(ACL_GRANT_WEB_RWX)} {DOCROOT}/ctl-dr03-acl.php")
+    assert sh(host, f"python3 -c {shlex.quote(ACL_WEB)} {DOCROOT}/ctl-dr03-acl.php").strip() == "[7]"
+
+
+def _dr03_fixed(host, _run):
+    return (stat(host, f"{DOCROOT}/ctl-dr03.html") == ("660", "workgroup")
+            and sh(host, f"python3 -c {shlex.quote(ACL_WEB)} {DOCROOT}/ctl-dr03-acl.php").strip() == "[7]")
+
+
 FW05_SHARED = ("the live table is compared and reloaded by FW-05's tasks for every firewall control "
                "(ruleset.yml, apply.yml): FW-02 and FW-03 have no load of their own")
 
@@ -255,9 +278,12 @@ RECIPES = {
         drift=lambda h: sh(h, f"chgrp root {DOCROOT}/ir && chmod 0755 {DOCROOT}/ir"),
         fixed=lambda h, _r: stat(h, f"{DOCROOT}/ir") == ("2775", "workgroup")),
     "DR-03": Recipe(
-        what="a 0640 file in root's group below the docroot",
-        drift=moved_in("ctl-dr03.html", "0640"),
-        fixed=lambda h, _r: stat(h, f"{DOCROOT}/ctl-dr03.html") == ("660", "workgroup")),
+        what="a 0640 file in root's group below the docroot; beside it, DR-06's drift (a page whose ACL "
+             "lets the web server write it, with a writable place declared), which DR-03 must leave alone",
+        extra_vars=lambda: {"docroot_web_writable": ["uploads"]},
+        drift=_dr03_drift,
+        fixed=_dr03_fixed,
+        reset=lambda h: sh(h, f"python3 -c {shlex.quote(ACL_STRIP)} {DOCROOT}")),
     "DR-04": Recipe(
         what="a world-writable file below the docroot (in root's group: see moved_in)",
         drift=moved_in("ctl-dr04.html", "0666"),
