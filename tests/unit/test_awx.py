@@ -119,15 +119,18 @@ def test_host_keys_stay_checked(play):
 
 
 def test_secrets_come_from_the_environment_and_are_not_logged(play):
+    checked = []
     for t in play["tasks"]:
         args = t.get("awx.awx.credential")
         if args is None:
             continue
-        for value in args["inputs"].values():
-            if "key" in str(value) or "password" in str(value):
-                assert "lookup('ansible.builtin.env'" in value, t["name"]
+        for name, value in args["inputs"].items():
+            if any(word in name for word in ("key", "password", "known_hosts")):
+                assert "lookup('ansible.builtin.env'" in value, (t["name"], name)
+                checked.append(name)
         if args["credential_type"] in ("Machine", "Vault"):
             assert t.get("no_log") is True, t["name"]
+    assert sorted(checked) == ["known_hosts", "ssh_key_data", "vault_password"]
 
 
 def test_the_awx_project_is_this_repository(play):
