@@ -141,6 +141,12 @@ def test_the_awx_project_is_this_repository(play):
     cfg.read(REPO / "ansible.cfg")
     for key in ("roles_path", "library", "module_utils", "filter_plugins", "lookup_plugins", "callback_plugins"):
         assert (REPO / cfg.get("defaults", key)).is_dir(), key
+    # AWX passes ansible.cfg's callback_plugins (relative: the job's working directory is the
+    # project's root) and callbacks_enabled on to the job: the audit gate's callback loads without a
+    # controller-wide setting, which stays opt-in and, when used, names the same directory.
+    assert not Path(cfg.get("defaults", "callback_plugins")).is_absolute()
+    assert "compliance_report" in [c.strip() for c in cfg.get("defaults", "callbacks_enabled").split(",")]
+    assert play["vars"]["awx_manage_callback_setting"] is False
     assert play["vars"]["awx_callback_plugins_path"] == "/runner/project/" + cfg.get("defaults", "callback_plugins")
     assert (REPO / play["vars"]["awx_inventory_source_path"]).is_file()
     project = task(play, "awx.awx.project")["awx.awx.project"]
