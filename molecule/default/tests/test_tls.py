@@ -72,7 +72,8 @@ def test_web04_key_is_root_only(host):
         assert host.check_output(f"stat -c '%a %U %G' {TLS_DIR} {TLS_DIR}/selfsigned.key").splitlines() == [
             "700 root root", "600 root root"]
         # Apache reads it as root before dropping privileges; its user cannot.
-        assert host.run(f"setpriv --reuid=www-data --regid=www-data --init-groups -- cat {TLS_DIR}/selfsigned.key").rc != 0
+        as_web = "setpriv --reuid=www-data --regid=www-data --init-groups --"
+        assert host.run(f"{as_web} cat {TLS_DIR}/selfsigned.key").rc != 0
 
 
 @pytest.mark.parametrize("cap, protocol", [("", "TLSv1.3"), ("--tls-max 1.2", "TLSv1.2")])
