@@ -218,6 +218,13 @@ def assert_jailed(client, user, server, key):
     assert sftp(client, user, server, key, "get /etc/shadow /tmp/stolen").rc != 0
 
 
+# lftp with TLS required for the login and the data (FTP-05: vsftpd refuses plain FTP logins).
+FTPS_LFTP = ["set ftp:ssl-force true", "set ftp:ssl-protect-data true"]
+# curl with TLS required (AUTH TLS on port 21), for an FTP URL; the certificate is not verified
+# (the hosts' certificates are self-signed; molecule/default test_tls.py verifies them).
+FTPS_CURL = "--ssl-reqd --insecure"
+
+
 def stats(host, paths):
     """(mode, owner, group) of each path on the host, None if missing: a refused run leaves them."""
     result = {}
@@ -228,15 +235,24 @@ def stats(host, paths):
     return result
 
 
-def lftp(client, user, password, commands, server="127.0.0.1", timeout=60):
+def lftp(client, user, password, commands, server="127.0.0.1", timeout=60, tls=True, ca_file=None):
     """Run lftp on ``client`` against the FTP server at ``server`` as ``user``; return the
     testinfra result.
 
-    Plain FTP, passive mode, one attempt per command, so a refused login fails fast instead of
-    retrying. The client is its own container (issue #10: never a client in the host under test)."""
+    FTPS (FTP-05): TLS required for the login and the data (``tls=False``: plain FTP, which the
+    servers refuse); the certificate verified against ``ca_file`` (the host's own, copied to the
+    client; the name is not checked, lftp connects to an address), or not verified without one.
+    Passive mode, one attempt per command, so a refused login fails fast instead of retrying. The
+    client is its own container (issue #10: never a client in the host under test)."""
+    if not tls:
+        settings = ["set ftp:ssl-allow no"]
+    elif ca_file:
+        settings = [*FTPS_LFTP, f"set ssl:ca-file {ca_file}", "set ssl:check-hostname no"]
+    else:
+        settings = [*FTPS_LFTP, "set ssl:verify-certificate no"]
     script = "; ".join(
         [
-            "set ftp:ssl-allow no",
+            *settings,
             "set ftp:passive-mode yes",
             "set net:max-retries 1",
             "set net:timeout 10",
@@ -281,12 +297,16 @@ def ssh_from_controller(address, user, key, command="true", timeout=30):
 UPLOAD_POLL = 5.0
 
 
-def upload_clients(server, directory, key, ftp_password, user="wuser1"):
-    """{client: (shell command on the client, {remote name: local file or "dir"})}."""
+def upload_clients(server, directory, key, ftp_password, user="wuser1", ftps=True):
+    """{client: (shell command on the client, {remote name: local file or "dir"})}.
+
+    ``ftps``: the FTP clients require TLS (FTP-05, the servers of site.yml); False for a server
+    whose vsftpd has no certificate (a scenario without the web server, vsftpd_ftps: false)."""
     opts = f"{SSH_OPTS} -o BatchMode=yes -i {key}"
     ssh = f"ssh {opts}"
     curl_key = f"curl -sS --max-time 20 -k --key {key} --pubkey {key}.pub"
-    curl_ftp = f"curl -sS --max-time 20 --user {user}:{ftp_password}"
+    curl_ftp = f"curl -sS --max-time 20 {FTPS_CURL if ftps else ''} --user {user}:{ftp_password}"
+    lftp_tls = "".join(f"{c}; " for c in FTPS_LFTP + ["set ssl:verify-certificate no"]) if ftps else ""
     return {
         "openssh sftp": (
             f"printf 'put /tmp/dr05/f644 {directory}/sftp-644\\nput /tmp/dr05/f600 {directory}/sftp-600\\n"
@@ -308,7 +328,7 @@ def upload_clients(server, directory, key, ftp_password, user="wuser1"):
             {"lftps-644": "f644", "lftps-600": "f600", "lftps-dir": "dir"},
         ),
         "lftp ftp://": (
-            f"lftp -e 'set net:max-retries 1; put /tmp/dr05/f644 -o {directory}/lftpf-644;"
+            f"lftp -e '{lftp_tls}set net:max-retries 1; put /tmp/dr05/f644 -o {directory}/lftpf-644;"
             f" put /tmp/dr05/f600 -o {directory}/lftpf-600; mkdir {directory}/lftpf-dir; bye'"
             f" -u {user},{ftp_password} ftp://{server}",
             {"lftpf-644": "f644", "lftpf-600": "f600", "lftpf-dir": "dir"},

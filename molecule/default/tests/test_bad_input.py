@@ -4,6 +4,10 @@
 problem, and nothing changed. Input validation does not depend on the OS, so these run on one
 image only (the behaviour tests in test_site.py run on both)."""
 
+import subprocess
+import tempfile
+from pathlib import Path
+
 import pytest
 from testlib import assert_refused, checksums, stats
 
@@ -119,7 +123,22 @@ def test_vsftpd_refuses_bad_input_before_any_change(host, case):
     assert "newftp" not in host.file("/etc/vsftpd.user_list").content_string
 
 
-WEB_FILES = ("/etc/systemd/system/apache2.service.d/umask.conf", "/etc/apache2/conf-available/vps-baseline.conf")
+WEB_FILES = ("/etc/systemd/system/apache2.service.d/umask.conf", "/etc/apache2/conf-available/vps-baseline.conf",
+             "/etc/apache2/sites-available/vps-baseline-https.conf", "/etc/apache2/conf-available/vps-baseline-tls.conf",
+             "/etc/ssl/vps-baseline/site.crt", "/etc/ssl/vps-baseline/site.key", "/etc/ssl/vps-baseline/selfsigned.key")
+
+
+def _pem_pair(name):
+    """A throwaway certificate and key (PEM text), made on the controller."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "1", "-subj", f"/CN={name}", "-keyout", f"{tmp}/k", "-out", f"{tmp}/c"],
+                       check=True, capture_output=True)
+        return Path(f"{tmp}/c").read_text(), Path(f"{tmp}/k").read_text()
+
+
+CERT_A, KEY_A = _pem_pair("a.example")
+_, KEY_B = _pem_pair("b.example")
 
 WEB_CASES = {
     "umask that drops group write": ({"webserver_umask": "0022"}, 'webserver_umask an octal string that keeps'),
@@ -127,16 +146,27 @@ WEB_CASES = {
     "repeated port": ({"webserver_ports": [80, 80]}, "webserver_ports must be distinct TCP ports 1-65535"),
     "team group missing": ({"workgroup_name": "noteam"}, 'team group "noteam" does not exist'),
     "root as the web server user": ({"webserver_user": "root"}, "webserver_user must name the unprivileged account"),
+    # WEB-04: the inventory's pair, judged before anything is written (the key never in the output).
+    # Two cases for the time budget; the same assert refuses a path given as the certificate (not PEM).
+    "TLS key without a certificate": (
+        {"webserver_tls_private_key": KEY_A},
+        "webserver_tls_certificate and webserver_tls_private_key must both be given"),
+    "TLS key of another certificate": (
+        {"webserver_tls_certificate": CERT_A, "webserver_tls_private_key": KEY_B},
+        "webserver_tls_private_key does not belong to webserver_tls_certificate"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(WEB_CASES))
 def test_webserver_refuses_bad_input_before_any_change(host, case):
     extra_vars, message = WEB_CASES[case]
-    assert_refused(
+    result = assert_refused(
         host, "webserver", extra_vars, message,
         lambda: (checksums(host, WEB_FILES), sorted(host.user("www-data").groups)),
     )
+    for key in (KEY_A, KEY_B):
+        body = key.splitlines()[1]
+        assert body not in result.stdout + result.stderr, "a private key reached the output"
 
 
 # MEM-01/02/03 (roles/memory/tasks/validate.yml, judged by the pre-flight). site-debian12 keeps

@@ -174,7 +174,8 @@ def cgi(host, client):
                              "&& rm -f %s/cms-made.txt %s/shell.php",
                         base64.b64encode(script.encode()).decode(), UPLOADS, DOCROOT)
         checkout_before = host.file(CHECKOUT).content_string
-    result = client.run("curl -fsS http://%s/cgi-bin/write.cgi", ADDRESSES[host.backend.get_hostname()])
+    # HTTPS (WEB-04 redirects plain HTTP); the certificate is verified in test_tls.py.
+    result = client.run("curl -fsS -k https://%s/cgi-bin/write.cgi", ADDRESSES[host.backend.get_hostname()])
     assert result.rc == 0, result.stderr
     steps = dict(line.split("=", 1) for line in result.stdout.split())
     return {"steps": steps, "checkout_before": checkout_before}
@@ -211,13 +212,16 @@ def test_dr06_web_server_cannot_plant_a_php_file_outside_the_writable_place(host
     assert not host.file(f"{DOCROOT}/shell.php").exists
 
 
-def test_web03_server_tokens_and_trace_off(client, server):
-    headers = client.check_output("curl -sS -o /dev/null -D - http://%s/", server)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_web03_server_tokens_and_trace_off(client, server, scheme):
+    """Over HTTPS (-k: test_tls.py verifies the certificate) and over plain HTTP, whose every answer
+    is WEB-04's redirect (a TRACE too: 301, never an echo)."""
+    headers = client.check_output("curl -sS -k -o /dev/null -D - %s://%s/", scheme, server)
     server_lines = [line for line in headers.splitlines() if line.lower().startswith("server:")]
     assert [line.strip() for line in server_lines] == ["Server: Apache"]
-    trace = client.run("curl -sS -o /dev/null -w '%%{http_code}' -X TRACE http://%s/", server)
-    assert trace.stdout.strip() == "405"
-    missing = client.check_output("curl -sS http://%s/no-such-page", server)
+    trace = client.run("curl -sS -k -o /dev/null -w '%%{http_code}' -X TRACE %s://%s/", scheme, server)
+    assert trace.stdout.strip() == ("405" if scheme == "https" else "301")
+    missing = client.check_output("curl -sS -k %s://%s/no-such-page", scheme, server)
     assert "Apache/" not in missing and "Server at" not in missing
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testlib import UPLOAD_POLL, peer, run_uploads, upload_clients, upload_compliant, upload_landed, upload_modes
+from testlib import FTPS_LFTP, UPLOAD_POLL, peer, run_uploads, upload_clients, upload_compliant, upload_landed, upload_modes
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -75,7 +75,9 @@ def test_dr06_members_edit_code_and_uploads_over_ftp_and_sftp(host, client, prot
     if protocol == "ftp":
         puts = "; ".join(f"put /tmp/dr06-edit -o {path}" for path in EDITS.values())
         # Twice: the first put creates the upload, the second edits both files in place.
-        command = (f"lftp -e 'set net:max-retries 1; {puts}; {puts}; bye' -u wuser1,{FTP_PASSWORD} ftp://{server}")
+        # FTPS (FTP-05): TLS required for the login and the data.
+        tls = "; ".join([*FTPS_LFTP, "set ssl:verify-certificate no"])
+        command = (f"lftp -e '{tls}; set net:max-retries 1; {puts}; {puts}; bye' -u wuser1,{FTP_PASSWORD} ftp://{server}")
     else:
         puts = "\\n".join(f"put /tmp/dr06-edit {path}" for path in EDITS.values())
         command = (f"printf '{puts}\\n{puts}\\n' | sftp -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from testlib import peer
+from testlib import FTPS_CURL, peer
 
 testinfra_hosts = ["ansible://baseline"]
 
@@ -131,9 +131,10 @@ def test_ftp_uploads_are_group_writable_now(host):
     client = peer(CLIENT)
     client.run_expect([0], "umask 022 && rm -f /tmp/up.txt && echo hello > /tmp/up.txt")
     assert client.file("/tmp/up.txt").mode == 0o644
-    # %2F: the path from the root, not from the member's home (curl's FTP URLs).
+    # %2F: the path from the root, not from the member's home (curl's FTP URLs). FTPS: site.yml
+    # requires TLS for the login and the data (FTP-05).
     upload = client.run(
-        "curl -sS --connect-timeout 5 --max-time 30 --user wuser1:Upload-Test-1 -T /tmp/up.txt "
+        f"curl -sS --connect-timeout 5 --max-time 30 {FTPS_CURL} --user wuser1:Upload-Test-1 -T /tmp/up.txt "
         f"ftp://{SERVER}/%2F{DOCROOT.lstrip('/')}/up.txt")
     assert upload.rc == 0, upload.stderr
     uploaded = host.file(f"{DOCROOT}/up.txt")

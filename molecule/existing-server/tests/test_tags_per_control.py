@@ -42,6 +42,8 @@ CATALOG = PROJECT / "docs/controls.md"
 SITE = PROJECT / "playbooks/site.yml"
 DOCROOT = "/var/www/html"
 APACHE_CONF = "/etc/apache2/conf-available/vps-baseline.conf"
+APACHE_HTTPS_SITE = "/etc/apache2/sites-enabled/vps-baseline-https.conf"
+APACHE_TLS_CONF = "/etc/apache2/conf-available/vps-baseline-tls.conf"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-vps-baseline.conf"
 JOURNALD_DROPIN = "/etc/systemd/journald.conf.d/00-vps-baseline.conf"
 MEMORY_SYSCTL = "/etc/sysctl.d/60-vps-baseline-memory.conf"
@@ -269,6 +271,14 @@ RECIPES = {
         what="ServerTokens Full in the baseline's Apache conf file",
         drift=lambda h: sh(h, f"sed -i 's/^ServerTokens .*/ServerTokens Full/' {APACHE_CONF}"),
         fixed=lambda h, _r: "\nServerTokens Prod\n" in content(h, APACHE_CONF)),
+    "WEB-04": Recipe(
+        what="the baseline's HTTPS site (the :443 virtual host and the redirect) disabled",
+        drift=lambda h: sh(h, f"rm {APACHE_HTTPS_SITE} && systemctl restart apache2"),
+        fixed=lambda h, _r: ok(h, f"test -L {APACHE_HTTPS_SITE} && test -e {APACHE_HTTPS_SITE}")),
+    "WEB-05": Recipe(
+        what="SSLProtocol all (TLS 1.0 and 1.1 back) in the baseline's TLS conf file",
+        drift=lambda h: sh(h, f"sed -i 's/^\\( *\\)SSLProtocol .*/\\1SSLProtocol all/' {APACHE_TLS_CONF}"),
+        fixed=lambda h, _r: "\n    SSLProtocol -all +TLSv1.2 +TLSv1.3\n" in content(h, APACHE_TLS_CONF)),
     "DR-01": Recipe(
         what="the docroot put in root's group",
         drift=lambda h: sh(h, f"chgrp root {DOCROOT}"),
@@ -318,6 +328,10 @@ RECIPES = {
         what="the passive range widened to 65535 in vsftpd.conf",
         drift=lambda h: sh(h, "sed -i 's/^pasv_max_port=.*/pasv_max_port=65535/' /etc/vsftpd.conf"),
         fixed=lambda h, _r: "\npasv_max_port=30100\n" in content(h, "/etc/vsftpd.conf")),
+    "FTP-05": Recipe(
+        what="force_local_logins_ssl=NO in vsftpd.conf (passwords in clear accepted)",
+        drift=lambda h: sh(h, "sed -i 's/^force_local_logins_ssl=.*/force_local_logins_ssl=NO/' /etc/vsftpd.conf"),
+        fixed=lambda h, _r: "\nforce_local_logins_ssl=YES\n" in content(h, "/etc/vsftpd.conf")),
     "SSH-01": Recipe(
         what="MaxAuthTries 10 in the baseline's sshd drop-in",
         drift=lambda h: sh(h, f"sed -i 's/^MaxAuthTries .*/MaxAuthTries 10/' {SSHD_DROPIN}"),

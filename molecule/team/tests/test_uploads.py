@@ -24,7 +24,8 @@ DIR = "/var/www/html/dr05"
 KEY = "/root/id_wuser1"
 FTP_PASSWORD = "Upload-Ftp-10"
 REPORT = Path(__file__).resolve().parents[3] / "reports" / "upload-modes.json"
-CLIENTS = upload_clients(SERVER, DIR, KEY, FTP_PASSWORD)
+# Plain FTP: this scenario has no web server, so no certificate (molecule.yml: vsftpd_ftps: false).
+CLIENTS = upload_clients(SERVER, DIR, KEY, FTP_PASSWORD, ftps=False)
 
 
 @pytest.fixture(scope="module")
