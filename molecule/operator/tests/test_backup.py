@@ -187,7 +187,7 @@ def test_bk03_failed_backup_in_the_journal_and_drift_in_the_audit(site):
     """The target refuses the key: the service fails, the journal says so, the audit of BK-03
     exits 2 with BK-03 drift and site.yml --tags bk-03 backs up again once the target is back."""
     target = testinfra.get_host("docker://op-target")
-    keys = "/home/backup/.ssh/authorized_keys"
+    keys = "/home/vpsbackup/.ssh/authorized_keys"
     target.run_expect([0], f"mv {keys} {keys}.off")
     try:
         for name in HOSTS:
