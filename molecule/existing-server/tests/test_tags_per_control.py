@@ -377,7 +377,8 @@ RECIPES = {
         what="none possible: no backup target declared (off by default); the run changes nothing and says so",
         changes=False,
         drift=lambda h: None,
-        fixed=lambda h, run: "no off-host backup is configured" in run.stdout
+        fixed=lambda h, run: any("no off-host backup is configured" in notice for notice in
+                                 run.report.get("BK-01", {}).get("details", {}).get("notices", []))
         and not ok(h, "test -e /usr/local/sbin/vps-backup")),
     "BK-02": Recipe(
         what="none possible: no backup target declared; no timer is installed",
