@@ -410,6 +410,26 @@ RECIPES = {
         what="the daily integrity check's timer stopped and disabled",
         drift=lambda h: sh(h, f"systemctl disable --now {INTEGRITY_TIMER}"),
         fixed=lambda h, _r: ok(h, f"systemctl is-enabled {INTEGRITY_TIMER}") and ok(h, f"systemctl is-active {INTEGRITY_TIMER}")),
+    # BK-*: this scenario declares no backup target (the role's default, off): nothing is installed
+    # and BK-01 says so in the run and the report. Each ID still runs alone and changes nothing; the
+    # backup itself (drift: a failed run, the timer, the restore) is proven in molecule/operator.
+    "BK-01": Recipe(
+        what="none possible: no backup target declared (off by default); the run changes nothing and says so",
+        changes=False,
+        drift=lambda h: None,
+        fixed=lambda h, run: any("no off-host backup is configured" in notice for notice in
+                                 run.report.get("BK-01", {}).get("details", {}).get("notices", []))
+        and not ok(h, "test -e /usr/local/sbin/vps-backup")),
+    "BK-02": Recipe(
+        what="none possible: no backup target declared; no timer is installed",
+        changes=False,
+        drift=lambda h: None,
+        fixed=lambda h, _r: not ok(h, "systemctl cat vps-backup.timer")),
+    "BK-03": Recipe(
+        what="none possible: no backup target declared; nothing to judge",
+        changes=False,
+        drift=lambda h: None,
+        fixed=lambda h, _r: not ok(h, "test -e /var/lib/vps-baseline/backup/last-success")),
     "FW-01": Recipe(
         what="an ingress accept for 9100 appended to the boot ruleset file",
         drift=lambda h: sh(h, "echo 'add rule inet vps_baseline input tcp dport 9100 accept' "

@@ -78,3 +78,37 @@ def test_integrity_refuses_bad_input_before_any_change(host, case):
     assert result.returncode != 0, result.stdout
     assert message in output_text(result), result.stdout[-3000:]
     assert checksums(host, INTEGRITY_FILES) == before
+
+
+# BK-01 / BK-02: the backup role refuses before any change. Each case also moves the schedule and
+# the port: a role that validated lazily would rewrite its timer and its SSH settings first.
+BACKUP_FILES = ("/usr/local/sbin/vps-backup", "/etc/vps-backup/ssh_config", "/etc/systemd/system/vps-backup.timer")
+BACKUP_MOVE = {"backup_on_calendar": "hourly", "backup_target_port": 2222}
+OWN_ADDRESS = {"op-debian12": "10.47.116.12", "op-debian13": "10.47.116.13"}
+BACKUP_CASES = {
+    "backup: target is the host itself": (
+        lambda name: {"backup_target_host": OWN_ADDRESS[name]},
+        "is this host itself",
+    ),
+    "backup: missing key": (
+        lambda name: {"backup_ssh_private_key": ""},
+        "backup_ssh_private_key is missing",
+    ),
+    "backup: retention of 0": (
+        lambda name: {"backup_keep_daily": 0},
+        "backup_keep_daily must be 1 or more",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BACKUP_CASES))
+def test_backup_refuses_bad_input_before_any_change(host, case):
+    make_vars, message = BACKUP_CASES[case]
+    before = checksums(host, BACKUP_FILES)
+    assert None not in before.values(), before
+    result = run_role(host, "backup", {**BACKUP_MOVE, **make_vars(host.backend.get_hostname())})
+    assert result.returncode != 0, result.stdout
+    assert message in output_text(result), result.stdout[-3000:]
+    assert "op-test-repository-password" not in result.stdout + result.stderr
+    assert "PRIVATE KEY" not in result.stdout + result.stderr
+    assert checksums(host, BACKUP_FILES) == before

