@@ -90,7 +90,7 @@ def site(request):
     yield
     for name in HOSTS:
         host = root(name)
-        host.run_expect([0], f"rm -rf {DOCS} {PAGE} {DATA} {DOCROOT}/uploads")
+        host.run_expect([0], f"rm -rf {DOCS} {PAGE} {DATA} {DOCROOT}/uploads {DOCROOT}.before-restore.*")
         time.sleep(1)
         host.run_expect([0], "/usr/local/sbin/vps-integrity accept")
         # BK-03: the last backup is a successful one, after the test's changes.
@@ -130,6 +130,39 @@ def test_bk01_restore_after_damage_gives_back_every_hash_mode_group_and_acl(name
     one = admin(name, f"{COMMAND} restore --snapshot {first} --path {PAGE}")
     assert one.returncode == 0, one.stdout + one.stderr
     assert manifest(host)["bk-page.html"] == before["bk-page.html"]
+
+
+# A member's shell, with the team group (members write the whole docroot: DR-03).
+AS_MEMBER = "setpriv --reuid=wuser1 --regid=workgroup --init-groups -- sh -c"
+OUTSIDE = "/var/tmp/bk-outside"
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_bk01_restore_never_writes_through_a_symlink_a_member_planted(name, site):
+    """The restore runs as root on a tree members and the web server write. A member replaces a
+    directory of the site with a symlink to a root-only place outside it: restic's in-place
+    restore (`--target /`) wrote the snapshot's files through it as root. Now the path restore
+    refuses the symlinked parent, and the whole-site restore renames the planted tree aside
+    (kept, root only) and puts the restored one in its place: nothing is written outside."""
+    host = root(name)
+    assert admin(name, f"{COMMAND} run").returncode == 0
+    host.run_expect([0], f"rm -rf {OUTSIDE} && install -d -m 0700 {OUTSIDE}")
+    host.run_expect([0], f"{AS_MEMBER} 'rm -rf {DOCS} && ln -s {OUTSIDE} {DOCS}'")
+    assert host.file(DOCS).is_symlink
+
+    one = admin(name, f"{COMMAND} restore --path {DOCS}/p1.html")
+    assert one.returncode != 0 and "is not a directory" in one.stdout + one.stderr, one.stdout + one.stderr
+    assert host.check_output(f"ls -A {OUTSIDE}") == ""
+
+    whole = admin(name, f"{COMMAND} restore")
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert host.check_output(f"ls -A {OUTSIDE}") == ""
+    assert host.file(DOCS).is_directory and not host.file(DOCS).is_symlink
+    assert MARKER in host.file(f"{DOCS}/p1.html").content_string
+    kept = host.check_output(f"ls -d {DOCROOT}.before-restore.*").split()
+    assert kept and all(host.file(k).mode == 0o700 for k in kept), kept
+    assert host.file(f"{kept[-1]}/bk-docs").is_symlink  # the planted link, kept as evidence
+    host.run_expect([0], f"rm -rf {DOCROOT}.before-restore.* {OUTSIDE}")
 
 
 @pytest.mark.parametrize("name", sorted(HOSTS))
