@@ -222,6 +222,13 @@ def test_bk03_failed_backup_in_the_journal_and_drift_in_the_audit(site):
     exits 2 with BK-03 drift and site.yml --tags bk-03 backs up again once the target is back."""
     target = testinfra.get_host("docker://op-target")
     keys = "/home/vpsbackup/.ssh/authorized_keys"
+    # A run the 15 s timer of test_bk02 started may still be going (its SSH session already open):
+    # `systemctl start` would join that job and report its success. Wait until none is running.
+    for name in HOSTS:
+        deadline = time.monotonic() + 120
+        while root(name).check_output("systemctl show --property=ActiveState --value vps-backup.service") == "activating":
+            assert time.monotonic() < deadline, f"{name}: vps-backup.service still running after 120 s"
+            time.sleep(2)
     target.run_expect([0], f"mv {keys} {keys}.off")
     try:
         for name in HOSTS:
