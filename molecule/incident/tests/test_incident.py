@@ -407,7 +407,7 @@ def site_roles():
 
 
 # What the attacker (inside the admin network, outside firewall_ftp_sources) may reach by design.
-ATTACKER_ALLOWED = {22, 80, 443}
+ATTACKER_ALLOWED = {22, 80, 443, 8443}
 
 
 def assert_closed_at_every_boundary(points, roles):

@@ -5,7 +5,7 @@
 Named to run after test_incident.py (pytest collects files by name): it cuts the host off, then
 site.yml returns it to service. Before the containment, as in the write-up's breach: a busy loop
 runs as the web server user (the miner), the attacker holds an SSH session as a member with a
-stolen key, and an open TCP connection to a root-owned echo service on 443 (a web port, open to
+stolen key, and an open TCP connection to a root-owned echo service on 8443 (a web port, open to
 every source by FW-01; root's processes are never ended, so only CT-02 can cut it). contain.yml
 then runs with the admin sources narrowed to the client's /32 (the inventory's are the whole
 /24, attacker included) and the client as the evidence collector. Timings and one manifest go
@@ -31,7 +31,7 @@ CLIENT = "172.31.250.30"
 CONTAIN = PROJECT / "playbooks/contain.yml"
 SITE = PROJECT / "playbooks/site.yml"
 REPORT = PROJECT / "reports/incident-contain.txt"
-ECHO_PORT = 443
+ECHO_PORT = 8443  # a web port (webserver_ports) that Apache does not hold: WEB-04's HTTPS holds 443
 COLLECTOR_PATH = "/srv/evidence"
 MINER = "/tmp/vps-test-miner"
 
