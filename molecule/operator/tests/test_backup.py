@@ -26,6 +26,10 @@ DOCS = f"{DOCROOT}/bk-docs"
 PAGE = f"{DOCROOT}/bk-page.html"
 DATA = f"{DOCROOT}/bk-data.bin"
 UPLOAD = f"{DOCROOT}/uploads/bk-upload.txt"
+# wuser2's SFTP jail (SSH-02): its team directory below the docroot, bind-mounted into the jail.
+JAILED = "wuser2"
+JAIL_SITE = "/srv/jail/wuser2/site"
+JAIL_SOURCE = f"{DOCROOT}/ir"
 COMMAND = "/usr/local/sbin/vps-backup"
 STAMP = "/var/lib/vps-baseline/backup/last-success"
 TIMER_DROPIN = "/etc/systemd/system/vps-backup.timer.d/zz-test.conf"
@@ -61,6 +65,12 @@ def root(name):
 def admin(name, command):
     """A command as the admin over SSH (debian, sudo), as the README's restore says."""
     return ssh_from_controller(HOSTS[name], "debian", KEY, f"sudo -n {command}")
+
+
+def jail_shows(host):
+    """The directory mounted at the jailed member's site (findmnt's FSROOT), or None."""
+    shown = host.run(f"findmnt -rn -o FSROOT --mountpoint {JAIL_SITE}")
+    return shown.stdout.strip() or None
 
 
 def manifest(host):
@@ -116,8 +126,15 @@ def test_bk01_restore_after_damage_gives_back_every_hash_mode_group_and_acl(name
     assert manifest(host) != before
 
     # The whole site from the latest snapshot, one command.
+    assert jail_shows(host) == JAIL_SOURCE
     restored = admin(name, f"{COMMAND} restore")
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    # The jailed member no longer writes into the kept copy (the bind mount followed the renamed
+    # tree): its jail is empty and root's until site.yml's SSH-02 mounts the restored directory.
+    assert "run site.yml --tags ssh-02" in restored.stdout, restored.stdout
+    assert jail_shows(host) is None, host.check_output("findmnt -rn -o TARGET,FSROOT")
+    assert host.run(f"{AS_JAILED} 'echo x > {JAIL_SITE}/after-restore.txt'").rc != 0
+    assert host.run(f"ls {DOCROOT}.before-restore.*/ir/after-restore.txt").rc != 0
     after = manifest(host)
     assert sorted(set(before) ^ set(after)) == []
     assert {p: (before[p], after[p]) for p in before if before[p] != after[p]} == {}
@@ -134,6 +151,7 @@ def test_bk01_restore_after_damage_gives_back_every_hash_mode_group_and_acl(name
 
 # A member's shell, with the team group (members write the whole docroot: DR-03).
 AS_MEMBER = "setpriv --reuid=wuser1 --regid=workgroup --init-groups -- sh -c"
+AS_JAILED = f"setpriv --reuid={JAILED} --regid=workgroup --init-groups -- sh -c"
 OUTSIDE = "/var/tmp/bk-outside"
 
 
@@ -163,6 +181,19 @@ def test_bk01_restore_never_writes_through_a_symlink_a_member_planted(name, site
     assert kept and all(host.file(k).mode == 0o700 for k in kept), kept
     assert host.file(f"{kept[-1]}/bk-docs").is_symlink  # the planted link, kept as evidence
     host.run_expect([0], f"rm -rf {DOCROOT}.before-restore.* {OUTSIDE}")
+
+
+def test_bk01_after_a_whole_site_restore_site_yml_gives_the_jail_the_restored_site(site):
+    """What the restore prints, done: `site.yml --tags ssh-02` mounts the restored directory into
+    the jail, and the jailed member's writes land in the live site again (not in a kept copy)."""
+    remount = ansible_playbook(PROJECT / "playbooks/site.yml", "baseline", tags=["ssh-02"])
+    assert remount.returncode == 0, remount.stdout[-3000:]
+    for name in HOSTS:
+        host = root(name)
+        assert jail_shows(host) == JAIL_SOURCE
+        host.run_expect([0], f"{AS_JAILED} 'echo back > {JAIL_SITE}/bk-jail.txt'")
+        assert host.file(f"{JAIL_SOURCE}/bk-jail.txt").content_string == "back\n"
+        host.run_expect([0], f"rm -f {JAIL_SOURCE}/bk-jail.txt")
 
 
 @pytest.mark.parametrize("name", sorted(HOSTS))
