@@ -213,6 +213,93 @@ def test_bk01_secrets_root_only_and_nothing_readable_on_the_target(name, site):
     assert "op-test-repository-password" not in journal
 
 
+# BK-01's database dump (backup_dump_commands in molecule.yml): a SQLite database owned by the
+# unprivileged account vpstest (prepare.yml), dumped as that account before each backup.
+DB = "/var/lib/vps-test/site.db"
+DUMPS = "/var/backups/vps-baseline/dumps"
+DUMP = f"{DUMPS}/site-db.sql"
+
+
+def as_app(name, command):
+    """A command as the database's account, run by the admin over SSH (sudo -u vpstest)."""
+    return admin(name, f"-u vpstest {command}")
+
+
+def wait_idle(name):
+    """No backup running (a timer's run would be joined by `systemctl start`)."""
+    deadline = time.monotonic() + 120
+    while root(name).check_output("systemctl show --property=ActiveState --value vps-backup.service") == "activating":
+        assert time.monotonic() < deadline, f"{name}: vps-backup.service still running after 120 s"
+        time.sleep(2)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_bk01_database_dump_in_the_snapshot_equals_a_dump_now(name, site):
+    """The application adds a row; a backup; the dump file of the latest snapshot, restored with
+    the documented command into a new scratch directory, equals `sqlite3 DB .dump` run now. The
+    dump is root's 0600 in a 0700 directory: the account that made it cannot read it back."""
+    host = root(name)
+    token = f"bk-dump-{name}-{time.time_ns()}"
+    added = as_app(name, f"sqlite3 {DB} " + shlex.quote(f"INSERT INTO posts (title, body) VALUES ('{token}', 'row')"))
+    assert added.returncode == 0, added.stderr
+    try:
+        backup = admin(name, f"{COMMAND} run")
+        assert backup.returncode == 0, backup.stdout + backup.stderr
+        assert "dump site-db (as vpstest)" in backup.stdout, backup.stdout
+        f = host.file(DUMP)
+        assert (f.user, f.group, f.mode) == ("root", "root", 0o600)
+        assert host.file(DUMPS).mode == 0o700 and host.file(DUMPS).user == "root"
+        assert as_app(name, f"cat {DUMP}").returncode != 0
+        assert host.run(f"ls -A {DUMPS}").stdout.split() == ["site-db.sql"]  # no temporary file left
+
+        scratch = f"/var/tmp/bk-dump-restore-{time.time_ns()}"
+        restored = admin(name, f"{COMMAND} restore --path {DUMP} --target {scratch}")
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert host.file(scratch).mode == 0o700 and host.file(scratch).user == "root"
+        saved = host.run(f"cat {scratch}{DUMP}")
+        assert saved.rc == 0, saved.stderr
+        now = as_app(name, f"sqlite3 {DB} .dump")
+        assert now.returncode == 0, now.stderr
+        assert token in saved.stdout and "CREATE TABLE posts" in saved.stdout, saved.stdout[-2000:]
+        assert saved.stdout == now.stdout
+        host.run_expect([0], f"rm -rf {scratch}")
+    finally:
+        as_app(name, f"sqlite3 {DB} " + shlex.quote(f"DELETE FROM posts WHERE title = '{token}'"))
+
+
+@pytest.mark.parametrize("name", sorted(HOSTS))
+def test_bk01_failed_dump_fails_the_backup_and_is_named_in_the_journal(name, site):
+    """The database cannot be read by its account (made unreadable as root, as a broken or
+    moved database would be): the service's run fails, the journal names the dump, and the last
+    good dump is kept, never replaced by a partial one. Readable again, the next run succeeds."""
+    host = root(name)
+    good = host.run(f"cat {DUMP}").stdout
+    assert "CREATE TABLE posts" in good
+    mode = host.file(DB).mode
+    wait_idle(name)
+    since = host.check_output("date '+%F %T'")
+    host.run_expect([0], f"chmod 0000 {DB}")
+    try:
+        started = admin(name, "systemctl start vps-backup.service")
+        assert started.returncode != 0, started.stdout
+        assert host.run("systemctl is-failed vps-backup.service").stdout.strip() == "failed"
+        journal = ""
+        for _ in range(20):
+            journal = host.check_output(f"journalctl --no-pager -t vps-backup --since '{since}'")
+            if "database dump failed: site-db" in journal:
+                break
+            time.sleep(0.5)
+        assert "dump site-db (as vpstest) failed" in journal, journal
+        assert "database dump failed: site-db" in journal, journal
+        assert host.run(f"cat {DUMP}").stdout == good
+        assert host.run(f"ls -A {DUMPS}").stdout.split() == ["site-db.sql"]
+    finally:
+        host.run_expect([0], f"chmod {mode:o} {DB}")
+    again = admin(name, "systemctl start vps-backup.service")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert host.run("systemctl is-failed vps-backup.service").stdout.strip() != "failed"
+
+
 def test_bk02_the_timer_fires_and_saves(site):
     """The interval shortened to 15 s by a drop-in (the test's only change to the unit): the
     timer starts the service by itself, a new snapshot is made and the stamp moves."""

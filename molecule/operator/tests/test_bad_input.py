@@ -98,6 +98,14 @@ BACKUP_CASES = {
         lambda name: {"backup_keep_daily": 0},
         "backup_keep_daily must be 1 or more",
     ),
+    "backup: dump name that is a path": (
+        lambda name: {"backup_dump_commands": [{"name": "../x", "user": "vpstest", "argv": ["true"]}]},
+        'backup_dump_commands refused: [{"name": "../x"',
+    ),
+    "backup: dump with an empty argv": (
+        lambda name: {"backup_dump_commands": [{"name": "site-db", "user": "vpstest", "argv": []}]},
+        '"argv": []}]; each entry is {name, user, argv}',
+    ),
 }
 
 
