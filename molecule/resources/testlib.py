@@ -104,6 +104,35 @@ def checksums(host, paths):
         return {p: host.file(p).sha256sum if host.file(p).exists else None for p in paths}
 
 
+# Every entry below a tree, never through a link: type, mode, owner, group, sha256 of a file's
+# content and the POSIX ACL xattrs (access and default), as JSON (the backup's restore proofs).
+_TREE_MANIFEST = r"""
+import hashlib, json, os, stat, sys
+root = sys.argv[1]
+out = {}
+def xattr(p, n):
+    try:
+        return os.getxattr(p, n, follow_symlinks=False).hex()
+    except OSError:
+        return None
+for d, dirs, files in os.walk(root):
+    for p in [d] + [os.path.join(d, f) for f in files]:
+        st = os.lstat(p)
+        entry = [stat.filemode(st.st_mode), oct(st.st_mode & 0o7777), st.st_uid, st.st_gid]
+        if stat.S_ISREG(st.st_mode):
+            entry.append(hashlib.sha256(open(p, 'rb').read()).hexdigest())
+        entry += [xattr(p, 'system.posix_acl_access'), xattr(p, 'system.posix_acl_default')]
+        out[os.path.relpath(p, root)] = entry
+print(json.dumps(out, sort_keys=True))
+"""
+
+
+def tree_manifest(host, root):
+    """{relative path: [type+mode, mode, uid, gid, sha256 (files), ACL access, ACL default]} for
+    every entry below root on the host (run as the host's user: root over docker exec)."""
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(_TREE_MANIFEST)} {shlex.quote(root)}"))
+
+
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 

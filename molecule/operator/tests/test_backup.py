@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from testlib import PROJECT, ansible_playbook, output_text, ssh_from_controller
+from testlib import PROJECT, ansible_playbook, output_text, ssh_from_controller, tree_manifest
 
 HOSTS = {"op-debian12": "10.47.116.12", "op-debian13": "10.47.116.13"}
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
@@ -35,27 +35,6 @@ STAMP = "/var/lib/vps-baseline/backup/last-success"
 TIMER_DROPIN = "/etc/systemd/system/vps-backup.timer.d/zz-test.conf"
 MARKER = "bk-plaintext-marker-7f3a"
 
-# Every entry below the docroot, never through a link: type, mode, owner, group, sha256 of a
-# file's content and the POSIX ACL xattrs (access and default), as JSON.
-MANIFEST = r"""
-import hashlib, json, os, stat, sys
-root = sys.argv[1]
-out = {}
-def xattr(p, n):
-    try:
-        return os.getxattr(p, n, follow_symlinks=False).hex()
-    except OSError:
-        return None
-for d, dirs, files in os.walk(root):
-    for p in [d] + [os.path.join(d, f) for f in files]:
-        st = os.lstat(p)
-        entry = [stat.filemode(st.st_mode), oct(st.st_mode & 0o7777), st.st_uid, st.st_gid]
-        if stat.S_ISREG(st.st_mode):
-            entry.append(hashlib.sha256(open(p, 'rb').read()).hexdigest())
-        entry += [xattr(p, 'system.posix_acl_access'), xattr(p, 'system.posix_acl_default')]
-        out[os.path.relpath(p, root)] = entry
-print(json.dumps(out, sort_keys=True))
-"""
 
 
 def root(name):
@@ -74,7 +53,7 @@ def jail_shows(host):
 
 
 def manifest(host):
-    return json.loads(host.check_output(f"python3 -c {shlex.quote(MANIFEST)} {DOCROOT}"))
+    return tree_manifest(host, DOCROOT)
 
 
 def snapshots(name):

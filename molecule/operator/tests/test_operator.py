@@ -7,11 +7,14 @@ re-run over SSH before these tests; here: the firewall is confirmed, name resolu
 `apt-get update` work through systemd-resolved's stub while the web server user cannot reach
 another resolver, audit.yml exits 0 then 2 after a drift and site.yml remediates it, the admin
 is never locked, banned nor removed from sudo (issue #9), and team.yml onboards and offboards.
+Last, the disaster (issue #13): op-debian12 is lost and a blank host takes its place; site.yml,
+the restore of the lost host's snapshot and site.yml give back the site, then changed=0.
 The hosts are observed as root over `docker exec` (testinfra's docker backend): observation only.
 The tests run in file order (each step starts from the state the previous one left)."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from testlib import PROJECT, ansible_playbook, output_text, ssh_from_controller
+from testlib import PROJECT, ansible_playbook, output_text, ssh_from_controller, tree_manifest
 
 HOSTS = {"op-debian12": "10.47.116.12", "op-debian13": "10.47.116.13"}
 CONTROLLER = "10.47.116.1"
@@ -41,14 +44,15 @@ def root(name):
     return testinfra.get_host(f"docker://{name}")
 
 
-def playbook(name, extra_vars=None, check=False, tags=None):
-    """playbooks/<name> on both hosts at once, over SSH as debian with become (the scenario's
-    inventory); the wall time is kept for the report."""
+def playbook(name, extra_vars=None, check=False, tags=None, limit="baseline"):
+    """playbooks/<name> on both hosts at once (or on `limit`), over SSH as debian with become (the
+    scenario's inventory); the wall time is kept for the report."""
     start = time.monotonic()
-    result = ansible_playbook(PROJECT / "playbooks" / name, "baseline", extra_vars, check=check, tags=tags)
+    result = ansible_playbook(PROJECT / "playbooks" / name, limit, extra_vars, check=check, tags=tags)
     took = round(time.monotonic() - start, 1)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    label = name + (" --check" if check else "") + (f" --tags {','.join(tags)}" if tags else "")
+    label = (name + (" --check" if check else "") + (f" --tags {','.join(tags)}" if tags else "")
+             + (f" --limit {limit}" if limit != "baseline" else ""))
     timings.setdefault(label, []).append([took, result.returncode])
     TIMINGS.write_text(json.dumps(timings))
     return result
@@ -198,14 +202,16 @@ def test_audit_over_ssh_exits_2_after_a_drift():
     the team group, a member's own ~/.bashrc line. The audit reports, changes nothing, exits 2.
     The page is put in root's group first: DR-05's upload watcher gives team-group files their
     DR-03 mode within a second (it would undo a plain chmod o+w before the audit could see it),
-    and leaves every other group to DR-03."""
+    and leaves every other group to DR-03. The audit is of the controls the history touches
+    (a whole audit over SSH runs on the converged hosts below, and Molecule's check on the fresh
+    ones): about 155 s less, the gate and ACC-03's check mode proven the same."""
     for name in HOSTS:
         host = root(name)
         host.run_expect([0], f"chgrp root {DRIFTED} && chmod o+w {DRIFTED}")
         host.run_expect([0], "id intruder || useradd -m -s /bin/bash -G workgroup intruder")
         # At the top: Debian's ~/.bashrc returns early for non-interactive shells.
         host.run_expect([0], "sed -i '1i export TEAM_OWN_SETTING=kept' /home/wuser1/.bashrc")
-    audit = playbook("audit.yml", check=True)
+    audit = playbook("audit.yml", check=True, tags=["dr-04", "acc-03", "wg-01", "wg-02"])
     assert audit.returncode == 2, audit.stdout[-3000:]
     text = output_text(audit)
     for name in HOSTS:
@@ -305,3 +311,88 @@ def test_team_over_ssh_onboards_and_offboards_in_one_run(tmp_path):
         assert passwd_status(host, "wdev") == "L"
         assert "workgroup" not in host.user("wdev").groups
         assert admin_can_sudo(address).returncode == 0
+
+
+# --- disaster: the host is lost, a new one takes its place (issue #13, BK-01) ----------------
+# Last in the file: op-debian12 is replaced by a new container. The README's "Disaster" steps.
+
+LOST = "op-debian12"
+DOCROOT = "/var/www/html"
+DR_PAGE = f"{DOCROOT}/dr-shop/index.html"
+DR_MARKER = "dr-site-before-the-loss-5c1e"
+BACKUP = "/usr/local/sbin/vps-backup"
+RECAP = r"{host}\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0\s"
+
+
+def admin_on(name, command):
+    """A command as the admin over SSH with sudo, as the README's steps say."""
+    return ssh_from_controller(HOSTS[name], "debian", KEY, f"sudo -n {command}", timeout=300)
+
+
+def served(name, path):
+    """The page as a browser gets it from the web server (HTTPS, the self-signed certificate)."""
+    return subprocess.run(
+        ["curl", "-sS", "--insecure", "--max-time", "20", f"https://{HOSTS[name]}{path}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_bk01_disaster_restore_onto_a_new_host_then_site_yml_changes_nothing():
+    """The disaster the blog warns of: the server is gone, with its disk. A new VPS of the same
+    image gets the lost one's name and address; the operator runs site.yml with the same inventory
+    (the repository, key and password come from it), restores the lost host's last snapshot, and
+    runs site.yml again: the site is served as before, every file below the docroot has its
+    content, mode, owner, group and ACLs back, the jailed member sees the restored site, and
+    the next site.yml changes nothing. The new host's first run saved its own blank site first
+    (BK-03: no backup yet), so the newest snapshot is not the one to restore: --snapshot."""
+    old = root(LOST)
+    old.run_expect([0], f"install -d -g workgroup -m 2775 {DOCROOT}/dr-shop {DOCROOT}/dr-shop/img && "
+                        f"echo '<h1>{DR_MARKER}</h1>' > {DR_PAGE} && head -c 50000 /dev/urandom > {DOCROOT}/dr-shop/img/a.bin && "
+                        f"echo 'wuser2 page' > {DOCROOT}/ir/dr-member.html && "
+                        f"chgrp -R workgroup {DOCROOT}/dr-shop {DOCROOT}/ir/dr-member.html && "
+                        f"chmod 0664 {DR_PAGE} {DOCROOT}/dr-shop/img/a.bin {DOCROOT}/ir/dr-member.html")
+    time.sleep(1)  # DR-05's watcher settles what it sees
+    saved = admin_on(LOST, f"{BACKUP} run")
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    last = json.loads(admin_on(LOST, f"{BACKUP} snapshots --json").stdout)[-1]["short_id"]
+    before = tree_manifest(old, DOCROOT)
+    assert DR_MARKER in served(LOST, "/dr-shop/index.html").stdout
+
+    # The loss: the container and its disk are gone; a new one, blank, as a provider hands it out.
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    scenario = Path(__file__).resolve().parents[1]
+    replaced = subprocess.run(
+        [str(PROJECT / ".venv/bin/ansible-playbook"), "-i", inventory, str(scenario / "replace_host.yml"),
+         "-e", f"replaced={LOST}"],
+        capture_output=True, text=True, cwd=PROJECT, timeout=600, check=False,
+    )
+    assert replaced.returncode == 0, replaced.stdout[-3000:]
+    first_boot = ansible_playbook(scenario / "prepare.yml", LOST)
+    assert first_boot.returncode == 0, first_boot.stdout[-3000:]
+    new = root(LOST)
+    assert not new.file(DR_PAGE).exists and not new.exists("restic")
+
+    # The operator's steps (README, "Disaster"): site.yml, the lost host's snapshot, site.yml.
+    baseline = playbook("site.yml", limit=LOST)
+    assert baseline.returncode == 0, baseline.stdout[-3000:]
+    listed = json.loads(admin_on(LOST, f"{BACKUP} snapshots --json").stdout)
+    assert [s["short_id"] for s in listed].index(last) < len(listed) - 1, listed  # its own blank site is newer
+    restored = admin_on(LOST, f"{BACKUP} restore --snapshot {last}")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    accepted = admin_on(LOST, "/usr/local/sbin/vps-integrity accept")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    again = playbook("site.yml", limit=LOST)
+    assert again.returncode == 0, again.stdout[-3000:]
+
+    after = tree_manifest(new, DOCROOT)
+    assert sorted(set(before) ^ set(after)) == []
+    assert {p: (before[p], after[p]) for p in before if before[p] != after[p]} == {}
+    page = served(LOST, "/dr-shop/index.html")
+    assert page.returncode == 0 and DR_MARKER in page.stdout, page.stdout + page.stderr
+    assert new.run("findmnt -rn -o FSROOT --mountpoint /srv/jail/wuser2/site").stdout.strip() == f"{DOCROOT}/ir"
+    assert new.file("/srv/jail/wuser2/site/dr-member.html").content_string == "wuser2 page\n"
+
+    rerun = playbook("site.yml", limit=LOST)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    recap = re.search(RECAP.format(host=LOST), output_text(rerun) + " ")
+    assert recap and recap.group(1) == "0", rerun.stdout[-3000:]
